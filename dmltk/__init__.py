@@ -1,0 +1,8 @@
+"""dmltk: distributed machine learning on Dask that feels like scikit-learn."""
+
+from .cluster import connect
+from .linear_model import LogisticRegression
+
+__version__ = "0.1.0"
+
+__all__ = ["LogisticRegression", "__version__", "connect"]

@@ -1,0 +1,86 @@
+"""Per-block helpers that are not loss math: memory layout, summaries, labels.
+
+numpy and scipy only (never dask); each function takes one block.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+
+def aligned_block(block):
+    """Return a block as C-contiguous float64 at an 8-byte aligned address.
+
+    Blocks that reach workers inside a graph are deserialised as views into
+    the received message and can sit at addresses that are not even 8-byte
+    aligned; every later pass over them was measured 1.5x to 4x slower (8-,
+    16- and 32-byte aligned blocks run as fast as 64-byte aligned ones). Such
+    a block is copied once, into 64-byte aligned memory; a block already in
+    the right form is returned as it is, without a copy. CSR blocks are
+    returned as CSR with float64 data.
+
+    Parameters
+    ----------
+    block : ndarray or sparse matrix
+        One block of X.
+
+    Returns
+    -------
+    ndarray or scipy.sparse.csr_matrix
+    """
+    if sp.issparse(block):
+        return sp.csr_matrix(block, dtype=np.float64)
+    block = np.asarray(block)
+    if (
+        block.dtype == np.float64
+        and block.flags.c_contiguous
+        and block.ctypes.data % 8 == 0
+    ):
+        return block
+    # numpy's allocator gives 16-byte alignment at best: over-allocate, then
+    # start the view at the next 64-byte boundary (a cache line).
+    nbytes = block.size * 8
+    buffer = np.empty(nbytes + 64, dtype=np.uint8)
+    offset = (-buffer.ctypes.data) % 64
+    out = buffer[offset : offset + nbytes].view(np.float64).reshape(block.shape)
+    out[...] = block
+    return out
+
+
+def summarize_block(X, y: np.ndarray) -> dict:
+    """What fit needs to know about one block before it starts, in one pass.
+
+    Parameters
+    ----------
+    X : ndarray or sparse matrix
+        One block of rows.
+    y : ndarray of shape (n_rows,)
+        The labels of those rows, as given by the user.
+
+    Returns
+    -------
+    dict
+        ``x_nonfinite`` (count of NaN or inf in X), ``y_nonfinite`` (same for
+        numeric y), ``labels`` and ``counts`` (the distinct labels of y and how
+        often each occurs), ``y_fractional`` (whether a numeric label is not a
+        whole number, which makes y a regression target).
+    """
+    values = X.data if sp.issparse(X) else np.asarray(X)
+    y = np.asarray(y)
+    numeric_y = y.dtype.kind in "fc"
+    y_nonfinite = int(np.count_nonzero(~np.isfinite(y))) if numeric_y else 0
+    finite_y = y[np.isfinite(y)] if numeric_y else y
+    labels, counts = np.unique(finite_y, return_counts=True)
+    return {
+        "x_nonfinite": int(values.size - np.count_nonzero(np.isfinite(values))),
+        "y_nonfinite": y_nonfinite,
+        "labels": labels,
+        "counts": counts,
+        "y_fractional": bool(numeric_y and np.any(labels != np.round(labels))),
+    }
+
+
+def encode_binary_labels(y: np.ndarray, positive_label) -> np.ndarray:
+    """Labels as float64 0.0 / 1.0, with 1.0 where ``y == positive_label``."""
+    return (np.asarray(y) == positive_label).astype(np.float64)

@@ -1,0 +1,232 @@
+"""Data at the edge: turn what the user passes into persisted row blocks.
+
+Converts dask DataFrames and Series to dask arrays, checks shapes from chunk
+sizes before anything is computed, chooses row blocks for in-memory data, and
+persists blocks on the workers in aligned memory.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from dataclasses import dataclass
+
+import dask
+import dask.array as da
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from sklearn.exceptions import DataConversionWarning
+
+from ._blocks import aligned_block
+from ._distributed import block_keys, current_client
+
+# In-memory data is cut into blocks of about this size, and into at least one
+# block per worker thread, so that every thread has work.
+TARGET_BLOCK_BYTES = 128 * 1024**2
+
+
+def is_dask(obj) -> bool:
+    """Whether ``obj`` is a dask collection (array, DataFrame or Series)."""
+    return dask.is_dask_collection(obj)
+
+
+def _is_dask_frame(obj) -> bool:
+    import dask.dataframe as dd
+
+    return isinstance(obj, dd.DataFrame)
+
+
+def scheduler_threads() -> int:
+    """Worker threads of the current scheduler (distributed client or local)."""
+    client = current_client()
+    if client is None:
+        return os.cpu_count() or 1
+    workers = client.scheduler_info(n_workers=-1)["workers"].values()
+    return max(1, sum(worker["nthreads"] for worker in workers))
+
+
+def feature_array(X, *, lengths: bool = True) -> tuple[da.Array, np.ndarray | None]:
+    """A dask collection as a 2-D dask array of features, and its column names.
+
+    ``lengths=True`` measures a DataFrame's partitions (one pass over it) so
+    that the array has known chunk sizes; ``False`` keeps everything lazy.
+
+    Raises
+    ------
+    ValueError
+        A DataFrame column that is not numeric; an array that is not 2-D.
+    """
+    names = None
+    if _is_dask_frame(X):
+        non_numeric = [
+            str(column)
+            for column, dtype in X.dtypes.items()
+            if not pd.api.types.is_numeric_dtype(dtype)
+        ]
+        if non_numeric:
+            raise ValueError(
+                f"X has non-numeric column(s) {non_numeric}: every feature must be "
+                "numeric. Drop or encode those columns before fitting."
+            )
+        names = np.asarray([str(c) for c in X.columns], dtype=object)
+        if not all(isinstance(c, str) for c in X.columns):
+            names = None
+        X = X.to_dask_array(lengths=True if lengths else None)
+    elif not isinstance(X, da.Array):
+        raise TypeError(
+            f"Expected a dask array or dask DataFrame, got {type(X).__name__}."
+        )
+    if X.ndim != 2:
+        raise ValueError(
+            f"Expected a 2-D array, got a {X.ndim}-D dask array of shape "
+            f"{X.shape} instead. Reshape your data either using "
+            "X.reshape(-1, 1) if your data has a single feature or "
+            "X.reshape(1, -1) if it contains a single sample."
+        )
+    if X.dtype.kind not in "biuf":
+        raise ValueError(
+            f"X has dtype {X.dtype}: expected numbers (bool, int or float)."
+        )
+    return X, names
+
+
+def label_array(y) -> da.Array:
+    """Labels as a 1-D dask array (a column vector is raveled, with a warning)."""
+    if _is_dask_frame(y):
+        if len(y.columns) != 1:
+            raise ValueError(
+                f"y must be 1-D, got a DataFrame with {len(y.columns)} columns."
+            )
+        y = y[y.columns[0]]
+    if is_dask(y) and not isinstance(y, da.Array):
+        y = y.to_dask_array(lengths=True)
+    elif not is_dask(y):
+        y = np.asarray(y)
+        y = da.from_array(y, chunks=-1)
+    if y.ndim == 2 and y.shape[1] == 1:
+        warnings.warn(
+            "A column-vector y was passed when a 1d array was expected. Please "
+            "change the shape of y to (n_samples,), for example using ravel().",
+            DataConversionWarning,
+            stacklevel=3,
+        )
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise ValueError(f"y must be 1-D, got an array of shape {y.shape}.")
+    return y
+
+
+def has_unknown_chunks(array) -> bool:
+    return any(math.isnan(size) for sizes in array.chunks for size in sizes)
+
+
+def is_persisted(array) -> bool:
+    """Whether every block of a dask array is already materialised.
+
+    True for arrays returned by ``persist()`` (distributed or local): their
+    graph holds exactly one entry per block and none of them is a task.
+    """
+    graph = dict(array.__dask_graph__())
+    keys = block_keys(array)
+    if len(graph) != len(keys):
+        return False
+    return not any(
+        isinstance(value, dask._task_spec.Task) or dask.core.istask(value)
+        for value in graph.values()
+    )
+
+
+def row_chunks(n_rows: int, row_bytes: int, n_threads: int) -> tuple[int, ...]:
+    """Row block sizes for in-memory data: as even as possible, at least one
+    block per worker thread and blocks of about ``TARGET_BLOCK_BYTES``."""
+    n_blocks = max(n_threads, math.ceil(n_rows * row_bytes / TARGET_BLOCK_BYTES))
+    n_blocks = max(1, min(n_blocks, n_rows))
+    base, extra = divmod(n_rows, n_blocks)
+    return tuple(base + (i < extra) for i in range(n_blocks))
+
+
+def in_memory_to_dask(X, y: np.ndarray) -> tuple[da.Array, da.Array]:
+    """Validated numpy or CSR data as dask arrays in row blocks."""
+    row_bytes = 8 * (X.shape[1] if not sp.issparse(X) else max(1, X.nnz // X.shape[0]))
+    chunks = row_chunks(X.shape[0], row_bytes, scheduler_threads())
+    X_dask = da.from_array(X, chunks=(chunks, -1), asarray=not sp.issparse(X))
+    return X_dask, da.from_array(y, chunks=(chunks,))
+
+
+@dataclass
+class RowBlocks:
+    """X and y persisted in the same row blocks.
+
+    Attributes
+    ----------
+    X : dask.array.Array
+        One column block, C-contiguous aligned float64 (or CSR) blocks.
+    y : dask.array.Array
+        Chunked like the rows of X.
+    """
+
+    X: da.Array
+    y: da.Array
+
+
+def persist_row_blocks(X: da.Array, y: da.Array) -> RowBlocks:
+    """Persist X and y in aligned row blocks, where their blocks already are.
+
+    Every block of X passes once through :func:`aligned_block`, which copies
+    only a block that is misaligned, not C-contiguous or not float64 (such as
+    blocks that reached the workers inside a graph), and returns any other
+    block as it is, so an already persisted X costs no memory and no
+    transfer: each task runs where its block lives. X with several column
+    blocks is first rechunked to one.
+    """
+    if len(X.chunks[1]) != 1:
+        X = X.rechunk({1: -1})
+    meta = (
+        sp.csr_matrix((0, 0)) if sp.issparse(X._meta) else np.empty((0, 0), np.float64)
+    )
+    X = X.map_blocks(aligned_block, dtype=np.float64, meta=meta)
+    if is_persisted(y):
+        (X,) = dask.persist(X)
+    else:
+        X, y = dask.persist(X, y)
+    return RowBlocks(X, y)
+
+
+def align_labels(X: da.Array, y: da.Array) -> da.Array:
+    """y rechunked like the rows of X (lengths must match)."""
+    if y.chunks[0] != X.chunks[0]:
+        y = y.rechunk((X.chunks[0],))
+    return y
+
+
+def persist(*arrays):
+    """Persist dask collections on the current scheduler, together."""
+    return dask.persist(*arrays)
+
+
+def compute(*values):
+    """Compute dask collections on the current scheduler, together."""
+    return dask.compute(*values)
+
+
+def resolve_unknown_chunks(X: da.Array, y: da.Array) -> tuple[da.Array, da.Array]:
+    """Persist arrays of unknown chunk sizes and measure their blocks.
+
+    Raises
+    ------
+    ValueError
+        The sizes could not be measured.
+    """
+    try:
+        X, y = dask.persist(X, y)
+        X.compute_chunk_sizes()
+        y.compute_chunk_sizes()
+    except Exception as error:
+        raise ValueError(
+            "X or y has unknown chunk sizes that could not be resolved "
+            f"({type(error).__name__}: {error}). Build it with known lengths, for "
+            "example dask_dataframe.to_dask_array(lengths=True)."
+        ) from error
+    return X, y

@@ -1,0 +1,99 @@
+"""Where the cluster comes from.
+
+:func:`connect` returns a :class:`distributed.Client`: the active one, one
+connected to a scheduler address, or one on an embedded ``LocalCluster``.
+Estimators never call it: they run on whatever Dask scheduler is current.
+"""
+
+from __future__ import annotations
+
+import os
+
+import dask
+import psutil
+from distributed import Client
+
+SCHEDULER_ENV = "DMLTK_SCHEDULER"
+
+
+def _active_client() -> Client | None:
+    try:
+        return Client.current(allow_global=True)
+    except ValueError:
+        return None
+
+
+def connect(
+    address: str | None = None,
+    *,
+    timeout: float | str | None = None,
+    **local_cluster_kwargs,
+) -> Client:
+    """Return a Dask distributed client: active, remote, or on a local cluster.
+
+    In this order:
+
+    1. the active client, if there is one (and ``address`` is unset or is its
+       scheduler's);
+    2. a client connected to ``address``, or to ``$DMLTK_SCHEDULER`` when set;
+    3. a client on a new embedded :class:`distributed.LocalCluster` with one
+       worker process per core, one thread each, and the machine's memory
+       split evenly between them. The cluster closes with the client.
+
+    Parameters
+    ----------
+    address : str, optional
+        Scheduler address, such as ``"tcp://10.0.0.5:8786"``.
+    timeout : float or str, optional
+        How long to try to reach ``address`` (seconds, or a string such as
+        ``"10s"``); default: Dask's ``distributed.comm.timeouts.connect``.
+    **local_cluster_kwargs
+        Passed to :class:`distributed.LocalCluster` when one is started, for
+        example ``n_workers=2`` or ``dashboard_address=":0"``.
+
+    Returns
+    -------
+    distributed.Client
+        Also set as the default client, so that Dask work runs on it.
+
+    Raises
+    ------
+    OSError
+        The scheduler at ``address`` could not be reached within the timeout.
+
+    Examples
+    --------
+    >>> import dmltk
+    >>> client = dmltk.connect(n_workers=2)  # doctest: +SKIP
+    >>> client.dashboard_link  # doctest: +SKIP
+    'http://127.0.0.1:8787/status'
+    """
+    address = address or os.environ.get(SCHEDULER_ENV) or None
+    active = _active_client()
+    if active is not None and (address is None or address == active.scheduler.address):
+        return active
+    if address is not None:
+        if local_cluster_kwargs:
+            raise TypeError(
+                "Options for a local cluster were given together with a scheduler "
+                f"address ({address}): {sorted(local_cluster_kwargs)}. Pass one or "
+                "the other."
+            )
+        if timeout is None:
+            timeout = dask.config.get("distributed.comm.timeouts.connect")
+        try:
+            return Client(address, timeout=timeout, set_as_default=True)
+        except (OSError, TimeoutError) as error:
+            raise OSError(
+                f"Could not reach the Dask scheduler at {address} within {timeout}: "
+                f"{error}. Check that `dask scheduler` runs there and that the "
+                "address and port are right."
+            ) from error
+    n_workers = local_cluster_kwargs.pop("n_workers", psutil.cpu_count() or 1)
+    options = {
+        "processes": True,
+        "threads_per_worker": 1,
+        "memory_limit": int(psutil.virtual_memory().total * 0.9 / n_workers),
+        **local_cluster_kwargs,
+    }
+    return Client(n_workers=n_workers, set_as_default=True, **options)

@@ -1,0 +1,55 @@
+"""dmltk.connect: active client, scheduler address, or embedded LocalCluster."""
+
+import os
+import time
+
+import psutil
+import pytest
+from distributed import Client
+
+import dmltk
+
+
+def test_returns_the_active_client(client):
+    assert dmltk.connect() is client
+    assert dmltk.connect(client.scheduler.address) is client
+
+
+def test_connects_to_an_address_and_to_the_environment_variable(cluster, monkeypatch):
+    with dmltk.connect(cluster.scheduler_address) as explicit:
+        assert explicit.scheduler.address == cluster.scheduler_address
+        assert explicit.submit(sum, [1, 2]).result() == 3
+    monkeypatch.setenv("DMLTK_SCHEDULER", cluster.scheduler_address)
+    with dmltk.connect() as from_env:
+        assert from_env.scheduler.address == cluster.scheduler_address
+        assert len(from_env.scheduler_info()["workers"]) == 2
+
+
+def test_unreachable_scheduler_raises_oserror_naming_it_after_the_timeout():
+    start = time.monotonic()
+    with pytest.raises(OSError, match=r"tcp://127\.0\.0\.1:9.*within 2s"):
+        dmltk.connect("tcp://127.0.0.1:9", timeout="2s")
+    assert time.monotonic() - start < 20
+
+
+def test_local_cluster_options_and_an_address_do_not_mix():
+    with pytest.raises(TypeError, match=r"n_workers"):
+        dmltk.connect("tcp://127.0.0.1:9", n_workers=2)
+
+
+@pytest.mark.slow
+def test_starts_an_embedded_local_cluster_sized_to_the_machine():
+    with dmltk.connect(dashboard_address=":0") as client:
+        workers = client.scheduler_info(n_workers=-1)["workers"].values()
+        assert len(workers) == psutil.cpu_count()
+        assert {w["nthreads"] for w in workers} == {1}
+        total = sum(w["memory_limit"] for w in workers)
+        machine = psutil.virtual_memory().total
+        assert 0.8 * machine < total <= machine
+        # A separate process per worker: message passing over TCP.
+        pids = set(client.run(os.getpid).values())
+        assert len(pids) == len(workers)
+        assert client.scheduler.address.startswith("tcp://")
+    assert client.status == "closed"
+    with pytest.raises(ValueError):
+        Client.current(allow_global=True)

@@ -1,0 +1,192 @@
+"""The distributed objective on a real cluster: placement, traffic, failures."""
+
+import gc
+import logging
+import os
+import signal
+import threading
+import time
+
+import dask
+import dask.array as da
+import numpy as np
+import pytest
+from distributed import Client, LocalCluster, futures_of, get_task_stream, wait
+from threadpoolctl import threadpool_info
+
+from dmltk import LogisticRegression, _loss
+from dmltk._distributed import REDUCTION_FAN_IN, RowBlockEvaluator, block_keys
+
+
+def tall_data(n=40_000, d=20, blocks=8, seed=0):
+    """A dask array generated blockwise from a seed: every block can be
+    recomputed from its graph if a worker holding it dies."""
+    rows = n // blocks
+    rng = da.random.default_rng(seed)
+    X = rng.standard_normal((n, d), chunks=(rows, d))
+    w = np.linspace(-1, 1, d)
+    noise = rng.logistic(size=n, chunks=rows)
+    y = ((X @ w + noise) > 0).astype(np.float64)
+    return X, y
+
+
+def test_evaluation_matches_numpy_on_the_whole_data(scheduler):
+    X, y = tall_data(n=3_000, blocks=7)
+    X, y = dask.persist(X, y)
+    coef = np.linspace(-0.5, 0.5, X.shape[1] + 1)
+    got = RowBlockEvaluator(X, y).map_reduce(_loss.loss_gradient_block, coef, True)
+    X_np, y_np = dask.compute(X, y)
+    expected = _loss.loss_gradient_block(X_np, y_np, coef, True)
+    np.testing.assert_allclose(got, expected, rtol=1e-11)
+
+
+def test_graph_has_one_coefficient_key_and_a_bounded_fan_in():
+    X, y = dask.persist(*tall_data(n=1_700, blocks=17))
+    evaluator = RowBlockEvaluator(X, y)
+    coef = np.arange(X.shape[1] + 1.0)
+    graph, root = evaluator.reduction_graph(_loss.loss_gradient_block, coef, True)
+    coef_keys = [k for k in graph if isinstance(k, str) and "-coef-" in k]
+    assert len(coef_keys) == 1
+    np.testing.assert_array_equal(graph[coef_keys[0]], coef)
+    leaves = [
+        v
+        for v in graph.values()
+        if isinstance(v, tuple) and v[0] is _loss.loss_gradient_block
+    ]
+    assert len(leaves) == 17
+    # Every per-block task names the coefficient key; none embeds the vector.
+    assert all(task[3] == coef_keys[0] for task in leaves)
+    assert all(not any(isinstance(a, np.ndarray) for a in task) for task in leaves)
+    sums = [
+        v for v in graph.values() if isinstance(v, tuple) and v[0] is _loss.sum_packed
+    ]
+    assert all(len(task) - 1 <= REDUCTION_FAN_IN for task in sums)
+    assert len(sums) == 5 + 2 + 1  # 17 -> 5 -> 2 -> 1
+    assert graph[root][0] is _loss.sum_packed
+
+
+def worker_counters(client):
+    def read(dask_worker):
+        return dask_worker.transfer_outgoing_bytes_total
+
+    return client.run(read)
+
+
+def test_fit_runs_on_both_workers_and_moves_no_block_of_X(client):
+    X, y = dask.persist(*tall_data(n=200_000, d=20, blocks=8))
+    wait([X, y])
+    holders_before = client.who_has(X)
+    assert len({w for ws in holders_before.values() for w in ws}) == 2
+    x_bytes = X.nbytes
+    before = worker_counters(client)
+    with get_task_stream() as stream:
+        model = LogisticRegression(tol=1e-6).fit(X, y)
+    after = worker_counters(client)
+    moved = sum(after[w] - before[w] for w in after)
+    block_tasks = [r for r in stream.data if "loss_gradient_block" in str(r["key"])]
+    # One task per block per evaluation, each where its block lives.
+    assert len(block_tasks) % 8 == 0 and len(block_tasks) >= 8 * model.n_iter_[0]
+    assert {r["worker"] for r in block_tasks} == {
+        w for ws in holders_before.values() for w in ws
+    }
+    for record in block_tasks:
+        block = record["key"][1]
+        assert record["worker"] in holders_before[block_keys(X)[block]]
+    # Traffic per evaluation: coefficients (d + 1 floats) to the other
+    # worker and the partial sums (d + 2 floats) up the tree, plus pickling
+    # overhead; nowhere near one block (5 MB), let alone X (32 MB).
+    evaluations = len(block_tasks) // 8
+    assert moved < 0.01 * x_bytes
+    assert moved / evaluations < 8 * 2_000
+    assert client.who_has(X) == holders_before
+
+
+def test_blas_runs_one_thread_per_worker_thread(client):
+    def blas_threads():
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    for threads in client.run(blas_threads).values():
+        assert threads and set(threads) == {1}
+
+
+def test_fit_releases_what_it_persisted(client, breast_cancer):
+    X, y = breast_cancer
+    X_dask = da.from_array(X, chunks=(100, 30))
+
+    def dmltk_keys(dask_scheduler):
+        return [
+            str(key)
+            for key in dask_scheduler.tasks
+            if "aligned_block" in str(key)
+            or "dmltk-" in str(key)
+            or "encode_binary_labels" in str(key)
+        ]
+
+    LogisticRegression().fit(X_dask, y)
+    gc.collect()
+    deadline = time.monotonic() + 10
+    while client.run_on_scheduler(dmltk_keys) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert client.run_on_scheduler(dmltk_keys) == []
+
+
+def test_fit_keeps_user_persisted_data(client):
+    X, y = dask.persist(*tall_data(n=4_000, blocks=4))
+    LogisticRegression().fit(X, y)
+    gc.collect()
+    time.sleep(0.5)
+    assert all(f.status == "finished" for f in futures_of(X))
+    assert len(client.who_has(X)) == 4
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_fit_costs_a_recomputation_not_the_fit():
+    with (
+        LocalCluster(
+            n_workers=3,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=":0",
+            silence_logs=logging.CRITICAL,
+        ) as cluster,
+        Client(cluster, set_as_default=False) as client,
+        client.as_current(),
+    ):
+        X, y = dask.persist(*tall_data(n=600_000, d=40, blocks=12, seed=3))
+        wait([X, y])
+        params = {"tol": 1e-9, "max_iter": 500}
+        reference = LogisticRegression(**params).fit(X, y)
+
+        pids = client.run(os.getpid)
+        victim_address, victim_pid = sorted(pids.items())[0]
+        result = {}
+
+        def fit():
+            with client.as_current():
+                result["model"] = LogisticRegression(**params).fit(X, y)
+
+        with get_task_stream(client) as stream:
+            fitter = threading.Thread(target=fit)
+            fitter.start()
+            # Wait until the fit is evaluating, then kill a worker process.
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                done = client.get_task_stream(start=time.time() - 5)
+                if sum("loss_gradient_block" in str(r["key"]) for r in done) >= 24:
+                    break
+                time.sleep(0.02)
+            killed_at = time.time()
+            os.kill(victim_pid, signal.SIGKILL)
+            fitter.join(timeout=240)
+        assert not fitter.is_alive(), "fit did not finish after a worker died"
+        model = result["model"]
+        after_kill = [
+            r
+            for r in stream.data
+            if "loss_gradient_block" in str(r["key"])
+            and r["startstops"][0]["start"] > killed_at
+        ]
+        assert after_kill, "the worker died after the fit had finished"
+        assert victim_address not in {r["worker"] for r in after_kill}
+        np.testing.assert_allclose(model.coef_, reference.coef_, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(model.intercept_, reference.intercept_, rtol=1e-9)

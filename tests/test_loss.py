@@ -1,0 +1,160 @@
+"""Block math alone, against plain numpy and finite differences."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from dmltk import _blocks, _loss
+
+
+def reference_loss_gradient(X, y, coef, fit_intercept):
+    """The same quantities written the plain, two-pass way."""
+    d = X.shape[1]
+    z = X @ coef[:d] + (coef[d] if fit_intercept else 0.0)
+    loss = np.sum(np.logaddexp(0.0, z) - y * z)
+    residual = 1.0 / (1.0 + np.exp(-z)) - y
+    grad = [X.T @ residual]
+    if fit_intercept:
+        grad.append([residual.sum()])
+    return np.concatenate([[loss], *grad])
+
+
+def problem(n=200, d=7, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    y = (rng.random(n) < 0.4).astype(float)
+    coef = rng.standard_normal(d + 1)
+    return X, y, coef
+
+
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_matches_two_pass_numpy(fit_intercept):
+    X, y, coef = problem()
+    coef = coef if fit_intercept else coef[:-1]
+    got = _loss.loss_gradient_block(X, y, coef, fit_intercept)
+    np.testing.assert_allclose(
+        got, reference_loss_gradient(X, y, coef, fit_intercept), rtol=1e-12
+    )
+
+
+def test_slicing_does_not_change_the_result(monkeypatch):
+    # Many small slices (3 rows each) against one slice for the whole block.
+    X, y, coef = problem(n=301)
+    whole = _loss.loss_gradient_block(X, y, coef, True)
+    monkeypatch.setattr(_loss, "SLICE_BYTES", 3 * X.shape[1] * 8)
+    sliced = _loss.loss_gradient_block(X, y, coef, True)
+    np.testing.assert_allclose(sliced, whole, rtol=1e-12)
+
+
+def test_sparse_block_equals_dense_block():
+    X, y, coef = problem()
+    X[np.abs(X) < 1.0] = 0.0
+    dense = _loss.loss_gradient_block(X, y, coef, True)
+    sparse = _loss.loss_gradient_block(sp.csr_matrix(X), y, coef, True)
+    np.testing.assert_allclose(sparse, dense, rtol=1e-12)
+
+
+def test_gradient_matches_finite_differences():
+    X, y, coef = problem(n=50, d=4)
+    C, n = 0.7, X.shape[0]
+
+    def objective(w):
+        packed = _loss.loss_gradient_block(X, y, w, True)
+        return _loss.penalized_objective(
+            packed, w, n_samples=n, C=C, fit_intercept=True
+        )
+
+    _, gradient = objective(coef)
+    step = 1e-6
+    numeric = [
+        (objective(coef + step * e)[0] - objective(coef - step * e)[0]) / (2 * step)
+        for e in np.eye(coef.size)
+    ]
+    np.testing.assert_allclose(gradient, numeric, rtol=1e-6, atol=1e-9)
+
+
+def test_penalty_spares_the_intercept_and_vanishes_for_infinite_C():
+    coef = np.array([3.0, 4.0, 10.0])
+    packed = np.zeros(4)
+    value, gradient = _loss.penalized_objective(
+        packed, coef, n_samples=5, C=2.0, fit_intercept=True
+    )
+    assert value == pytest.approx(0.5 * 25 / (2.0 * 5))
+    np.testing.assert_allclose(gradient, [3 / 10, 4 / 10, 0.0])
+    value, gradient = _loss.penalized_objective(
+        packed, coef, n_samples=5, C=np.inf, fit_intercept=True
+    )
+    assert value == 0.0
+    np.testing.assert_array_equal(gradient, 0.0)
+
+
+def test_extreme_margins_stay_finite():
+    X = np.array([[1000.0], [-1000.0]])
+    y = np.array([0.0, 1.0])
+    packed = _loss.loss_gradient_block(X, y, np.array([1.0]), False)
+    assert np.all(np.isfinite(packed))
+    assert packed[0] == pytest.approx(2000.0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    X=arrays(
+        np.float64,
+        st.tuples(st.integers(2, 40), st.integers(1, 5)),
+        elements=st.floats(-5, 5),
+    ),
+    cut=st.integers(1, 39),
+    data=st.data(),
+)
+def test_partial_results_of_split_blocks_sum_to_the_whole(X, cut, data):
+    """The monoid property the tree reduction relies on."""
+    n, d = X.shape
+    cut = min(cut, n - 1)
+    y = np.asarray(
+        data.draw(st.lists(st.sampled_from([0.0, 1.0]), min_size=n, max_size=n))
+    )
+    coef = np.asarray(
+        data.draw(
+            st.lists(st.floats(-2, 2), min_size=d + 1, max_size=d + 1),
+        )
+    )
+    whole = _loss.loss_gradient_block(X, y, coef, True)
+    parts = _loss.sum_packed(
+        _loss.loss_gradient_block(X[:cut], y[:cut], coef, True),
+        _loss.loss_gradient_block(X[cut:], y[cut:], coef, True),
+    )
+    np.testing.assert_allclose(parts, whole, rtol=1e-9, atol=1e-9)
+
+
+def test_aligned_block_copies_misaligned_memory_once():
+    raw = np.zeros(8 * 30 + 3, dtype=np.uint8)
+    misaligned = raw[3:].view(np.float64).reshape(10, 3)
+    misaligned[...] = np.arange(30.0).reshape(10, 3)
+    assert misaligned.ctypes.data % 8 != 0
+    aligned = _blocks.aligned_block(misaligned)
+    assert aligned.ctypes.data % 64 == 0
+    assert aligned.flags.c_contiguous
+    np.testing.assert_array_equal(aligned, misaligned)
+    assert _blocks.aligned_block(aligned) is aligned
+
+
+def test_aligned_block_converts_dtype_and_order():
+    block = np.asfortranarray(np.arange(12, dtype=np.int32).reshape(4, 3))
+    aligned = _blocks.aligned_block(block)
+    assert aligned.dtype == np.float64 and aligned.flags.c_contiguous
+    np.testing.assert_array_equal(aligned, block)
+    csr = _blocks.aligned_block(sp.csr_matrix(block))
+    assert sp.issparse(csr) and csr.dtype == np.float64
+
+
+def test_summarize_block_reports_nonfinite_and_labels():
+    X = np.array([[1.0, np.nan], [np.inf, 2.0], [0.0, 1.0]])
+    summary = _blocks.summarize_block(X, np.array(["b", "a", "b"], dtype=object))
+    assert summary["x_nonfinite"] == 2
+    assert list(summary["labels"]) == ["a", "b"]
+    assert list(summary["counts"]) == [1, 2]
+    summary = _blocks.summarize_block(np.ones((2, 1)), np.array([0.5, np.nan]))
+    assert summary["y_nonfinite"] == 1 and summary["y_fractional"]
