@@ -312,7 +312,8 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
     def _check_predict_input(self, X):
         check_is_fitted(self)
         if _data.is_dask(X):
-            _check_feature_names(self, X, reset=False)
+            # A dask DataFrame's meta is an empty pandas frame with its columns.
+            _check_feature_names(self, getattr(X, "_meta", X), reset=False)
             X, _ = _data.feature_array(X, lengths=False)
             _check_n_features(self, X, reset=False)
             if len(X.chunks[1]) != 1:

@@ -1,5 +1,7 @@
 """LogisticRegression against scikit-learn, on both schedulers."""
 
+import warnings
+
 import dask.array as da
 import dask.dataframe as dd
 import numpy as np
@@ -148,7 +150,11 @@ def test_pandas_and_dask_dataframes_set_feature_names(breast_cancer):
     assert list(from_pandas.feature_names_in_) == columns
     assert list(from_dask.feature_names_in_) == columns
     np.testing.assert_allclose(from_dask.coef_, from_pandas.coef_, atol=1e-6)
-    proba = from_dask.predict_proba(dask_frame)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "X does not have valid feature names"
+        proba = from_dask.predict_proba(dask_frame)
+    with pytest.raises(ValueError, match="feature names should match"):
+        from_dask.predict(dask_frame[columns[::-1]])
     np.testing.assert_allclose(proba.compute(), from_pandas.predict_proba(frame))
 
 
