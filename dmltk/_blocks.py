@@ -48,36 +48,37 @@ def aligned_block(block):
     return out
 
 
-def summarize_block(X, y: np.ndarray) -> dict:
-    """What fit needs to know about one block before it starts, in one pass.
+def count_nonfinite(X) -> int:
+    """Number of NaN or infinite values in one block of X (dense or sparse)."""
+    values = X.data if sp.issparse(X) else np.asarray(X)
+    return int(values.size - np.count_nonzero(np.isfinite(values)))
+
+
+def summarize_labels(y: np.ndarray) -> dict:
+    """What fit needs to know about one block of labels, in one pass.
 
     Parameters
     ----------
-    X : ndarray or sparse matrix
-        One block of rows.
     y : ndarray of shape (n_rows,)
-        The labels of those rows, as given by the user.
+        The labels as given by the user.
 
     Returns
     -------
     dict
-        ``x_nonfinite`` (count of NaN or inf in X), ``y_nonfinite`` (same for
-        numeric y), ``labels`` and ``counts`` (the distinct labels of y and how
-        often each occurs), ``y_fractional`` (whether a numeric label is not a
-        whole number, which makes y a regression target).
+        ``nonfinite`` (count of NaN or inf in numeric y), ``labels`` and
+        ``counts`` (the distinct finite labels and how often each occurs),
+        ``fractional`` (whether a numeric label is not a whole number, which
+        makes y a regression target).
     """
-    values = X.data if sp.issparse(X) else np.asarray(X)
     y = np.asarray(y)
-    numeric_y = y.dtype.kind in "fc"
-    y_nonfinite = int(np.count_nonzero(~np.isfinite(y))) if numeric_y else 0
-    finite_y = y[np.isfinite(y)] if numeric_y else y
-    labels, counts = np.unique(finite_y, return_counts=True)
+    numeric = y.dtype.kind in "fc"
+    finite = np.isfinite(y) if numeric else None
+    labels, counts = np.unique(y[finite] if numeric else y, return_counts=True)
     return {
-        "x_nonfinite": int(values.size - np.count_nonzero(np.isfinite(values))),
-        "y_nonfinite": y_nonfinite,
+        "nonfinite": int(y.size - np.count_nonzero(finite)) if numeric else 0,
         "labels": labels,
         "counts": counts,
-        "y_fractional": bool(numeric_y and np.any(labels != np.round(labels))),
+        "fractional": bool(numeric and np.any(labels != np.round(labels))),
     }
 
 

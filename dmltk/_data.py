@@ -156,13 +156,13 @@ def in_memory_to_dask(X, y: np.ndarray) -> tuple[da.Array, da.Array]:
 
 
 @dataclass
-class RowBlocks:
-    """X and y persisted in the same row blocks.
+class Blocks:
+    """X and y persisted, y in the row blocks of X.
 
     Attributes
     ----------
     X : dask.array.Array
-        One column block, C-contiguous aligned float64 (or CSR) blocks.
+        C-contiguous float64 (or CSR) blocks, in the grid the user chose.
     y : dask.array.Array
         Chunked like the rows of X.
     """
@@ -171,27 +171,33 @@ class RowBlocks:
     y: da.Array
 
 
-def persist_row_blocks(X: da.Array, y: da.Array) -> RowBlocks:
-    """Persist X and y in aligned row blocks, where their blocks already are.
+def aligned(X: da.Array) -> da.Array:
+    """X with every block passed once through :func:`aligned_block`.
 
-    Every block of X passes once through :func:`aligned_block`, which copies
-    only a block that is misaligned, not C-contiguous or not float64 (such as
-    blocks that reached the workers inside a graph), and returns any other
-    block as it is, so an already persisted X costs no memory and no
-    transfer: each task runs where its block lives. X with several column
-    blocks is first rechunked to one.
+    :func:`aligned_block` copies only a block that is misaligned, not
+    C-contiguous or not float64 (such as blocks that reached the workers
+    inside a graph) and returns any other block as it is, so on persisted
+    data it costs no memory and no transfer: each task runs where its block
+    lives.
     """
-    if len(X.chunks[1]) != 1:
-        X = X.rechunk({1: -1})
     meta = (
         sp.csr_matrix((0, 0)) if sp.issparse(X._meta) else np.empty((0, 0), np.float64)
     )
-    X = X.map_blocks(aligned_block, dtype=np.float64, meta=meta)
+    return X.map_blocks(aligned_block, dtype=np.float64, meta=meta)
+
+
+def persist_blocks(X: da.Array, y: da.Array) -> Blocks:
+    """Persist X (in aligned blocks, keeping its grid) and y (in X's rows).
+
+    Already persisted blocks stay where they are.
+    """
+    X = aligned(X)
+    y = align_labels(X, y)
     if is_persisted(y):
         (X,) = dask.persist(X)
     else:
         X, y = dask.persist(X, y)
-    return RowBlocks(X, y)
+    return Blocks(X, y)
 
 
 def align_labels(X: da.Array, y: da.Array) -> da.Array:

@@ -1,31 +1,29 @@
 """The distributed objective: one evaluation as one small task graph.
 
-For every evaluation this module builds a graph by hand: one key holding the
-coefficient vector, one task per row block that reads that block and the
-coefficient key, and a tree of sum tasks with a fixed fan-in. The graph is
-handed to the current Dask scheduler (the active distributed client, else
-the threaded scheduler) with no optimisation pass: the blocks it reads are
-already persisted, so there is nothing to optimise, and building it costs
-microseconds. Per-block tasks depend on the persisted block's key, so the
-scheduler runs them where the block lives; only coefficients and the
-(1 + d)-long partial sums travel.
+For every evaluation this module builds a graph by hand and hands it to the
+current Dask scheduler (the active distributed client, else the threaded
+scheduler) with no optimisation pass: the blocks it reads are already
+persisted, so there is nothing to optimise, and building it costs
+microseconds. Every task that reads a block depends on that block's key, so
+the scheduler runs it where the block lives. What travels depends on the
+layout (see ``BlockEvaluator``); blocks of X never do.
 """
 
 from __future__ import annotations
 
 import itertools
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import dask
 import dask.threaded
 import numpy as np
 from dask.core import flatten
 
-from ._loss import sum_packed
+from . import _loss
 
-# Partial results are merged this many at a time: the tree has depth
-# ceil(log_4(blocks)) and no task receives more than four partial results.
+# Partial results are merged this many at a time: no task receives more than
+# four partial results, and the tree has depth ceil(log_4(blocks)).
 REDUCTION_FAN_IN = 4
 
 
@@ -59,37 +57,66 @@ def block_keys(array) -> list:
     return list(flatten(array.__dask_keys__()))
 
 
-class RowBlockEvaluator:
-    """Map a block function over aligned row blocks of X and y and reduce.
+def layout_of(chunks: tuple) -> str:
+    """``"rows"`` (one column block), ``"columns"`` (one row block, several
+    column blocks) or ``"blocks"`` (several of each), from an array's chunks."""
+    row_blocks, column_blocks = len(chunks[0]), len(chunks[1])
+    if column_blocks == 1:
+        return "rows"
+    return "columns" if row_blocks == 1 else "blocks"
+
+
+def transfer_bytes(client) -> dict[str, int]:
+    """Bytes each worker has sent so far (to other workers and to clients)."""
+
+    def read(dask_worker):
+        return dask_worker.transfer_outgoing_bytes_total
+
+    return client.run(read)
+
+
+class BlockEvaluator:
+    """The binomial loss and gradient over a grid of persisted blocks.
 
     Parameters
     ----------
     X : dask.array.Array
-        Persisted, one column block.
+        Persisted; any grid of blocks.
     y : dask.array.Array
-        Persisted, chunked like the rows of X.
+        Persisted 0/1 labels, chunked like the rows of X.
     fan_in : int
         How many partial results one sum task merges.
 
     Notes
     -----
-    Holding the evaluator holds the persisted blocks: drop it to let them go.
+    How one evaluation runs, by layout (R row blocks, C column blocks):
+
+    - rows (C = 1): one task per block computes loss and gradient in one
+      pass over it; the (d + 2)-long partial sums are tree-reduced.
+    - columns and blocks (C > 1): the coefficients go out as one key per
+      column block; block (i, j) returns its margins ``X_ij @ w_j``, summed
+      by a tree along block row i; a task per block row turns the margins
+      into loss and residual; the residual goes to every block of that row,
+      which returns its slice of the gradient ``X_ij.T @ r_i``, summed by a
+      tree along block column j. Per evaluation that moves about two
+      n-vectors per column block and the gradient slices, never a block.
+
+    Sums run in a fixed order, so results are the same bit for bit on every
+    run. Holding the evaluator holds the persisted blocks: drop it to let
+    them go.
     """
 
     def __init__(self, X, y, *, fan_in: int = REDUCTION_FAN_IN):
-        if len(X.chunks[1]) != 1:
-            raise ValueError("RowBlockEvaluator needs X in one column block")
         if X.chunks[0] != y.chunks[0]:
             raise ValueError("y must be chunked like the rows of X")
-        self._x_keys = block_keys(X)
+        self.layout = layout_of(X.chunks)
+        self._x_keys = [list(row) for row in X.__dask_keys__()]
         self._y_keys = block_keys(y)
+        self._column_bounds = np.cumsum([0, *X.chunks[1]])
         # Persisted collections hold one graph entry per block (a Future, or
         # the block itself under a local scheduler); evaluation graphs refer
         # to those entries by key.
-        self._base_graph = {
-            **dict(X.__dask_graph__()),
-            **dict(y.__dask_graph__()),
-        }
+        self._base_graph = {**dict(X.__dask_graph__()), **dict(y.__dask_graph__())}
         self._get = current_get()
         self._client = _client_of(self._get)
         # The futures of the previous evaluation are released only after the
@@ -100,73 +127,135 @@ class RowBlockEvaluator:
         self._fan_in = fan_in
         self._prefix = f"dmltk-{uuid.uuid4().hex[:12]}"
         self._counter = itertools.count()
-        self.n_blocks = len(self._x_keys)
         self.n_evaluations = 0
+        self.n_tasks = 0
 
-    def _leaf_tasks(self, block_function: Callable, broadcast, args: Sequence):
-        step = next(self._counter)
-        graph = dict(self._base_graph)
-        inputs = [block_function]
-        extra = ()
-        if broadcast is not None:
-            broadcast_key = f"{self._prefix}-coef-{step}"
-            graph[broadcast_key] = broadcast
-            extra = (broadcast_key,)
-        leaves = []
-        for i, (x_key, y_key) in enumerate(
-            zip(self._x_keys, self._y_keys, strict=True)
-        ):
-            key = (f"{self._prefix}-{block_function.__name__}-{step}", i)
-            graph[key] = (*inputs, x_key, y_key, *extra, *args)
-            leaves.append(key)
-        return graph, leaves, step
-
-    def reduction_graph(
-        self, block_function: Callable, broadcast: np.ndarray, *args
-    ) -> tuple[dict, tuple]:
-        """The graph of one evaluation, and the key of its result.
-
-        ``broadcast`` enters the graph once, as its own key, which every
-        per-block task names; ``args`` must be small scalars. Partial results
-        are summed by a tree of fixed fan-in, in block order.
-        """
-        graph, level, step = self._leaf_tasks(block_function, broadcast, args)
-        depth = 0
+    # ------------------------------------------------------------ graphs
+    def _tree(self, graph: dict, keys: list, name: str):
+        """Add a sum tree over ``keys`` to ``graph``; return the root key."""
+        level, depth = list(keys), 0
         while len(level) > 1:
             depth += 1
             parents = []
             for j in range(0, len(level), self._fan_in):
-                key = (f"{self._prefix}-sum-{step}-{depth}", j // self._fan_in)
-                graph[key] = (sum_packed, *level[j : j + self._fan_in])
+                key = (f"{name}-{depth}", j // self._fan_in)
+                graph[key] = (_loss.sum_packed, *level[j : j + self._fan_in])
                 parents.append(key)
             level = parents
-        return graph, level[0]
+        return level[0]
 
-    def map_reduce(
-        self, block_function: Callable, broadcast: np.ndarray, *args
-    ) -> np.ndarray:
-        """Sum ``block_function(X_b, y_b, broadcast, *args)`` over all blocks.
+    def loss_gradient_graph(
+        self, coef: np.ndarray, fit_intercept: bool
+    ) -> tuple[dict, list]:
+        """The graph of one evaluation at ``coef``, and the keys to gather.
 
-        Runs :meth:`reduction_graph` on the current scheduler. The sum order is
-        fixed by block index, so the result is the same bit for bit on every
-        run, wherever the tasks ran.
+        Gathering the keys and passing them to :meth:`assemble` gives the
+        packed ``[loss sum, gradient sum]`` of :func:`_loss.loss_gradient_block`.
         """
-        graph, root = self.reduction_graph(block_function, broadcast, *args)
-        self.n_evaluations += 1
-        return self._run(graph, root)
+        step = f"{self._prefix}-{next(self._counter)}"
+        graph = dict(self._base_graph)
+        if self.layout == "rows":
+            coef_key = f"{step}-coef"
+            graph[coef_key] = coef
+            leaves = []
+            for i, (row, y_key) in enumerate(
+                zip(self._x_keys, self._y_keys, strict=True)
+            ):
+                leaves.append((f"{step}-loss_gradient", i))
+                graph[leaves[-1]] = (
+                    _loss.loss_gradient_block,
+                    row[0],
+                    y_key,
+                    coef_key,
+                    fit_intercept,
+                )
+            return graph, [self._tree(graph, leaves, f"{step}-sum")]
 
-    def map_gather(self, block_function: Callable, *args) -> list:
-        """``[block_function(X_b, y_b, *args) for every block]``, in order.
+        bounds = self._column_bounds
+        coef_keys = []
+        for j in range(len(bounds) - 1):
+            coef_keys.append(f"{step}-coef-{j}")
+            graph[coef_keys[-1]] = coef[bounds[j] : bounds[j + 1]]
+        intercept = float(coef[-1]) if fit_intercept else 0.0
+        gradient_leaves = [[] for _ in coef_keys]
+        scalar_leaves = []
+        for i, (row, y_key) in enumerate(zip(self._x_keys, self._y_keys, strict=True)):
+            margins = []
+            for j, x_key in enumerate(row):
+                margins.append((f"{step}-margins-{i}", j))
+                graph[margins[-1]] = (_loss.margins_block, x_key, coef_keys[j])
+            z_key = self._tree(graph, margins, f"{step}-z-{i}")
+            residual_key = (f"{step}-residual", i)
+            graph[residual_key] = (_loss.loss_residual, z_key, y_key, intercept)
+            scalar_leaves.append((f"{step}-scalars", i))
+            graph[scalar_leaves[-1]] = (_loss.residual_scalars, residual_key)
+            for j, x_key in enumerate(row):
+                gradient_leaves[j].append((f"{step}-gradient-{j}", i))
+                graph[gradient_leaves[j][-1]] = (
+                    _loss.gradient_block,
+                    x_key,
+                    residual_key,
+                )
+        outputs = [self._tree(graph, scalar_leaves, f"{step}-scalar-sum")]
+        for j, leaves in enumerate(gradient_leaves):
+            outputs.append(self._tree(graph, leaves, f"{step}-gradient-sum-{j}"))
+        return graph, outputs
+
+    def assemble(self, results: list, fit_intercept: bool) -> np.ndarray:
+        """Gathered outputs of :meth:`loss_gradient_graph` as one packed array."""
+        if self.layout == "rows":
+            return results[0]
+        (loss, residual_sum), *gradients = results
+        tail = [residual_sum] if fit_intercept else []
+        return np.concatenate([[loss], *gradients, tail])
+
+    # --------------------------------------------------------- execution
+    def loss_gradient(self, coef: np.ndarray, fit_intercept: bool) -> np.ndarray:
+        """Loss sum and gradient sum over all blocks at ``coef``.
+
+        Returns
+        -------
+        ndarray of shape (1 + n_features + fit_intercept,)
+            As :func:`_loss.loss_gradient_block` for the whole data.
+        """
+        graph, outputs = self.loss_gradient_graph(coef, fit_intercept)
+        self.n_evaluations += 1
+        self.n_tasks += len(graph) - len(self._base_graph)
+        return self.assemble(self._run(graph, outputs), fit_intercept)
+
+    def map_blocks(
+        self, x_function: Callable | None = None, y_function: Callable | None = None
+    ) -> tuple[list, list]:
+        """``x_function`` on every block of X and ``y_function`` on every block
+        of y, results gathered in block order (X's as a list of rows).
 
         For small per-block results only (summaries): they all reach the
         client.
         """
-        graph, leaves, _ = self._leaf_tasks(block_function, None, args)
-        return list(self._run(graph, leaves))
+        step = f"{self._prefix}-{next(self._counter)}"
+        graph = dict(self._base_graph)
+        x_outputs = []
+        if x_function is not None:
+            for i, row in enumerate(self._x_keys):
+                for j, x_key in enumerate(row):
+                    x_outputs.append((f"{step}-x", i, j))
+                    graph[x_outputs[-1]] = (x_function, x_key)
+        y_outputs = []
+        if y_function is not None:
+            for i, y_key in enumerate(self._y_keys):
+                y_outputs.append((f"{step}-y", i))
+                graph[y_outputs[-1]] = (y_function, y_key)
+        results = list(self._run(graph, x_outputs + y_outputs))
+        n_columns = len(self._column_bounds) - 1
+        x_results = results[: len(x_outputs)]
+        x_rows = [
+            x_results[i : i + n_columns] for i in range(0, len(x_results), n_columns)
+        ]
+        return x_rows, results[len(x_outputs) :]
 
-    def _run(self, graph: dict, keys):
+    def _run(self, graph: dict, keys: list) -> list:
         if self._client is None:
-            return self._get(graph, keys)
+            return list(self._get(graph, keys))
         futures = self._client.get(graph, keys, sync=False)
         self._previous = None
         result = self._client.gather(futures)

@@ -123,23 +123,64 @@ def loss_gradient_block(
     return out
 
 
-def decision_function_block(X, coef: np.ndarray, fit_intercept: bool) -> np.ndarray:
-    """Margins ``X @ w + b`` of one block.
+def margins_block(X, coef_slice: np.ndarray) -> np.ndarray:
+    """Partial margins ``X_ij @ w_j`` of one block of a column-split layout.
 
     Parameters
     ----------
-    X : ndarray of shape (n_rows, n_features) or CSR matrix
-        One block of rows.
-    coef : ndarray of shape (n_features + fit_intercept,)
-        Coefficients, intercept last.
-    fit_intercept : bool
-        Whether ``coef`` ends with an intercept.
+    X : ndarray or CSR matrix of shape (n_rows, n_columns)
+        Block (i, j).
+    coef_slice : ndarray of shape (n_columns,)
+        The coefficients of the columns of block column j.
 
     Returns
     -------
     ndarray of shape (n_rows,)
     """
-    return _margins(X, coef, fit_intercept)
+    return np.asarray(X @ coef_slice, dtype=np.float64).ravel()
+
+
+def loss_residual(z: np.ndarray, y: np.ndarray, intercept: float) -> np.ndarray:
+    """Loss and residual of one block row from its summed margins.
+
+    Parameters
+    ----------
+    z : ndarray of shape (n_rows,)
+        ``sum_j X_ij @ w_j``, without the intercept.
+    y : ndarray of shape (n_rows,)
+        Labels, 0.0 / 1.0.
+    intercept : float
+        Added to every margin (0.0 without an intercept).
+
+    Returns
+    -------
+    ndarray of shape (2 + n_rows,)
+        ``[loss sum, residual sum, residual...]`` with residual
+        ``expit(z + b) - y``.
+    """
+    loss, residual = _loss_and_residual(z + intercept, y)
+    return np.concatenate([[loss, residual.sum()], residual])
+
+
+def residual_scalars(packed_residual: np.ndarray) -> np.ndarray:
+    """``[loss sum, residual sum]`` of :func:`loss_residual`'s output."""
+    return packed_residual[:2].copy()
+
+
+def gradient_block(X, packed_residual: np.ndarray) -> np.ndarray:
+    """Slice of the gradient sum from block (i, j): ``X_ij.T @ r_i``.
+
+    Parameters
+    ----------
+    X : ndarray or CSR matrix of shape (n_rows, n_columns)
+    packed_residual : ndarray
+        Output of :func:`loss_residual` for block row i.
+
+    Returns
+    -------
+    ndarray of shape (n_columns,)
+    """
+    return np.asarray(X.T @ packed_residual[2:], dtype=np.float64).ravel()
 
 
 def penalized_objective(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import numbers
+import time
 import warnings
 
 import numpy as np
@@ -22,7 +23,12 @@ from sklearn.utils.validation import (
 from threadpoolctl import threadpool_limits
 
 from . import _blocks, _data, _loss
-from ._distributed import RowBlockEvaluator, runs_in_process
+from ._distributed import (
+    BlockEvaluator,
+    current_client,
+    runs_in_process,
+    transfer_bytes,
+)
 from .solvers import minimize_lbfgs
 
 _CONVERGENCE_ADVICE = (
@@ -159,17 +165,30 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         -------
         self : LogisticRegression
         """
+        start = time.perf_counter()
+        client = current_client()
+        sent_before = transfer_bytes(client) if client is not None else None
         if _data.is_dask(X):
             blocks, counts = self._prepare_dask(X, y)
         else:
             blocks, counts = self._prepare_in_memory(X, y)
         n_samples = blocks.X.shape[0]
-        try:
-            evaluator = RowBlockEvaluator(blocks.X, blocks.y)
-            result = self._solve(evaluator, n_samples, counts)
-        finally:
-            # Dropping the last references releases what fit persisted.
-            del blocks, evaluator
+        evaluator = BlockEvaluator(blocks.X, blocks.y)
+        # Dropping the last references releases what fit persisted.
+        del blocks
+        result = self._solve(evaluator, n_samples, counts)
+        self.fit_stats_ = {
+            "layout": evaluator.layout,
+            "evaluations": evaluator.n_evaluations,
+            "tasks": evaluator.n_tasks,
+            "seconds": time.perf_counter() - start,
+            "bytes_sent": (
+                sum(transfer_bytes(client).values()) - sum(sent_before.values())
+                if client is not None
+                else 0
+            ),
+        }
+        del evaluator
         n_features = self.n_features_in_
         self.coef_ = result.x[:n_features].reshape(1, -1)
         self.intercept_ = (
@@ -193,9 +212,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         C = float(self.C)
 
         def value_and_gradient(coef):
-            packed = evaluator.map_reduce(
-                _loss.loss_gradient_block, coef, fit_intercept
-            )
+            packed = evaluator.loss_gradient(coef, fit_intercept)
             return _loss.penalized_objective(
                 packed, coef, n_samples=n_samples, C=C, fit_intercept=fit_intercept
             )
@@ -254,7 +271,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         )
         self._set_classes(classes)
         X_dask, y_dask = _data.in_memory_to_dask(X, y_encoded.astype(np.float64))
-        return _data.persist_row_blocks(X_dask, y_dask), counts
+        return _data.persist_blocks(X_dask, y_dask), counts
 
     def _prepare_dask(self, X, y):
         X, names = _data.feature_array(X)
@@ -279,17 +296,17 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             self.feature_names_in_ = names
         elif hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
-        blocks = _data.persist_row_blocks(X, _data.align_labels(X, y))
-        summaries = RowBlockEvaluator(blocks.X, blocks.y).map_gather(
-            _blocks.summarize_block
+        blocks = _data.persist_blocks(X, y)
+        nonfinite, label_summaries = BlockEvaluator(blocks.X, blocks.y).map_blocks(
+            _blocks.count_nonfinite, _blocks.summarize_labels
         )
-        classes, counts = _merge_summaries(summaries)
+        classes, counts = _merge_summaries(nonfinite, label_summaries)
         self._set_classes(classes)
         y01 = blocks.y.map_blocks(
             _blocks.encode_binary_labels, classes[1], dtype=np.float64
         )
         (y01,) = _data.persist(y01)
-        return _data.RowBlocks(blocks.X, y01), counts
+        return _data.Blocks(blocks.X, y01), counts
 
     def _set_classes(self, classes):
         if len(classes) < 2:
@@ -316,41 +333,38 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             _check_feature_names(self, getattr(X, "_meta", X), reset=False)
             X, _ = _data.feature_array(X, lengths=False)
             _check_n_features(self, X, reset=False)
-            if len(X.chunks[1]) != 1:
-                X = X.rechunk({1: -1})
             return X
         return validate_data(
             self, X, accept_sparse="csr", dtype=np.float64, reset=False
         )
 
-    def _packed_coef(self):
-        if self.fit_intercept:
-            return np.concatenate([self.coef_.ravel(), self.intercept_])
-        return self.coef_.ravel()
-
-    def _map_rows(self, X, block_function, *, columns=None, dtype=np.float64):
-        """Apply ``block_function(block, coef, fit_intercept)`` to every row
-        block of a dask array, lazily; to a numpy/CSR array, at once."""
-        coef = self._packed_coef()
+    def _margins(self, X):
+        """``X @ coef_ + intercept_``: numpy now, or a lazy dask array whose
+        blocks are computed where the blocks of X are, in any layout."""
+        X = self._check_predict_input(X)
+        weights, intercept = self.coef_[0], float(self.intercept_[0])
         if not _data.is_dask(X):
-            return block_function(X, coef, self.fit_intercept)
-        if columns is None:
-            return X.map_blocks(
-                block_function,
-                coef,
-                self.fit_intercept,
+            return _loss.margins_block(X, weights) + intercept
+        bounds = np.cumsum([0, *X.chunks[1]])
+        if len(bounds) == 2:
+            partial = X.map_blocks(
+                _loss.margins_block,
+                weights,
                 drop_axis=1,
-                dtype=dtype,
-                meta=np.empty((0,), dtype=dtype),
+                dtype=np.float64,
+                meta=np.empty((0,)),
             )
-        return X.map_blocks(
-            block_function,
-            coef,
-            self.fit_intercept,
-            chunks=(X.chunks[0], (columns,)),
-            dtype=dtype,
-            meta=np.empty((0, 0), dtype=dtype),
-        )
+        else:
+            # One column of partial margins per block column, summed by dask.
+            partial = X.map_blocks(
+                _partial_margins,
+                weights,
+                bounds,
+                chunks=(X.chunks[0], (1,) * (len(bounds) - 1)),
+                dtype=np.float64,
+                meta=np.empty((0, 0)),
+            ).sum(axis=1)
+        return partial + intercept
 
     def decision_function(self, X):
         """Signed distance to the separating hyperplane, ``X @ coef_.T + b``.
@@ -366,8 +380,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             Lazy for dask input (nothing is computed), numpy otherwise.
             Positive values favour ``classes_[1]``.
         """
-        X = self._check_predict_input(X)
-        return self._map_rows(X, _loss.decision_function_block)
+        return self._margins(X)
 
     def predict_proba(self, X):
         """Probability of each class.
@@ -382,8 +395,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         ndarray or dask.array.Array of shape (n_samples, 2)
             Columns in the order of ``classes_``; lazy for dask input.
         """
-        X = self._check_predict_input(X)
-        return self._map_rows(X, _probabilities_block, columns=2)
+        return _two_columns(self._margins(X), _probabilities)
 
     def predict_log_proba(self, X):
         """Logarithm of :meth:`predict_proba`, computed without underflow.
@@ -392,8 +404,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         -------
         ndarray or dask.array.Array of shape (n_samples, 2)
         """
-        X = self._check_predict_input(X)
-        return self._map_rows(X, _log_probabilities_block, columns=2)
+        return _two_columns(self._margins(X), _log_probabilities)
 
     def predict(self, X):
         """Predicted class labels.
@@ -408,11 +419,11 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         ndarray or dask.array.Array of shape (n_samples,)
             Labels from ``classes_``; lazy for dask input.
         """
-        margins = self.decision_function(X)
+        margins = self._margins(X)
         if not _data.is_dask(margins):
-            return _labels_block(margins, self.classes_)
+            return _labels(margins, self.classes_)
         return margins.map_blocks(
-            _labels_block,
+            _labels,
             self.classes_,
             dtype=self.classes_.dtype,
             meta=np.empty((0,), dtype=self.classes_.dtype),
@@ -451,41 +462,63 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         return float(total / weight_sum)
 
 
-def _probabilities_block(X, coef, fit_intercept):
-    positive = expit(_loss.decision_function_block(X, coef, fit_intercept))
+def _partial_margins(X, weights, bounds, block_info=None):
+    column = block_info[0]["chunk-location"][1]
+    part = weights[bounds[column] : bounds[column + 1]]
+    return _loss.margins_block(X, part)[:, None]
+
+
+def _probabilities(margins):
+    positive = expit(margins)
     return np.column_stack([1.0 - positive, positive])
 
 
-def _log_probabilities_block(X, coef, fit_intercept):
-    z = _loss.decision_function_block(X, coef, fit_intercept)
-    return np.column_stack([log_expit(-z), log_expit(z)])
+def _log_probabilities(margins):
+    return np.column_stack([log_expit(-margins), log_expit(margins)])
 
 
-def _labels_block(margins, classes):
+def _two_columns(margins, function):
+    if not _data.is_dask(margins):
+        return function(margins)
+    return margins.map_blocks(
+        function,
+        new_axis=1,
+        chunks=(margins.chunks[0], (2,)),
+        dtype=np.float64,
+        meta=np.empty((0, 0)),
+    )
+
+
+def _labels(margins, classes):
     return classes[(margins > 0).astype(np.intp)]
 
 
-def _merge_summaries(summaries):
+def _merge_summaries(nonfinite, label_summaries):
     """Fold per-block summaries; raise on non-finite or non-class labels."""
-    bad_x = [i for i, s in enumerate(summaries) if s["x_nonfinite"]]
+    bad_x = [(i, j) for i, row in enumerate(nonfinite) for j, n in enumerate(row) if n]
     if bad_x:
-        count = sum(summaries[i]["x_nonfinite"] for i in bad_x)
-        raise ValueError(
-            f"Input X contains NaN or infinity: {count} value(s) in row block(s) "
-            f"{bad_x[:10]}. Remove or impute them before fitting."
+        count = sum(nonfinite[i][j] for i, j in bad_x)
+        where = (
+            f"row block(s) {[i for i, _ in bad_x][:10]}"
+            if len(nonfinite[0]) == 1
+            else f"block(s) {bad_x[:10]}"
         )
-    bad_y = [i for i, s in enumerate(summaries) if s["y_nonfinite"]]
+        raise ValueError(
+            f"Input X contains NaN or infinity: {count} value(s) in {where}. "
+            "Remove or impute them before fitting."
+        )
+    bad_y = [i for i, s in enumerate(label_summaries) if s["nonfinite"]]
     if bad_y:
         raise ValueError(
             f"Input y contains NaN or infinity, in row block(s) {bad_y[:10]}."
         )
-    if any(s["y_fractional"] for s in summaries):
+    if any(s["fractional"] for s in label_summaries):
         raise ValueError(
             "Unknown label type: continuous. Maybe you are trying to fit a "
             "classifier, which expects discrete classes on a regression target "
             "with continuous values."
         )
-    labels = np.concatenate([s["labels"] for s in summaries])
-    counts = np.concatenate([s["counts"] for s in summaries])
+    labels = np.concatenate([s["labels"] for s in label_summaries])
+    counts = np.concatenate([s["counts"] for s in label_summaries])
     classes, inverse = np.unique(labels, return_inverse=True)
     return classes, np.bincount(inverse, weights=counts).astype(np.int64)

@@ -15,7 +15,7 @@ from distributed import Client, LocalCluster, futures_of, get_task_stream, wait
 from threadpoolctl import threadpool_info
 
 from dmltk import LogisticRegression, _loss
-from dmltk._distributed import REDUCTION_FAN_IN, RowBlockEvaluator, block_keys
+from dmltk._distributed import REDUCTION_FAN_IN, BlockEvaluator, block_keys
 
 
 def tall_data(n=40_000, d=20, blocks=8, seed=0):
@@ -34,7 +34,7 @@ def test_evaluation_matches_numpy_on_the_whole_data(scheduler):
     X, y = tall_data(n=3_000, blocks=7)
     X, y = dask.persist(X, y)
     coef = np.linspace(-0.5, 0.5, X.shape[1] + 1)
-    got = RowBlockEvaluator(X, y).map_reduce(_loss.loss_gradient_block, coef, True)
+    got = BlockEvaluator(X, y).loss_gradient(coef, True)
     X_np, y_np = dask.compute(X, y)
     expected = _loss.loss_gradient_block(X_np, y_np, coef, True)
     np.testing.assert_allclose(got, expected, rtol=1e-11)
@@ -42,10 +42,10 @@ def test_evaluation_matches_numpy_on_the_whole_data(scheduler):
 
 def test_graph_has_one_coefficient_key_and_a_bounded_fan_in():
     X, y = dask.persist(*tall_data(n=1_700, blocks=17))
-    evaluator = RowBlockEvaluator(X, y)
+    evaluator = BlockEvaluator(X, y)
     coef = np.arange(X.shape[1] + 1.0)
-    graph, root = evaluator.reduction_graph(_loss.loss_gradient_block, coef, True)
-    coef_keys = [k for k in graph if isinstance(k, str) and "-coef-" in k]
+    graph, (root,) = evaluator.loss_gradient_graph(coef, True)
+    coef_keys = [k for k in graph if isinstance(k, str) and k.endswith("-coef")]
     assert len(coef_keys) == 1
     np.testing.assert_array_equal(graph[coef_keys[0]], coef)
     leaves = [
@@ -83,7 +83,7 @@ def test_fit_runs_on_both_workers_and_moves_no_block_of_X(client):
         model = LogisticRegression(tol=1e-6).fit(X, y)
     after = worker_counters(client)
     moved = sum(after[w] - before[w] for w in after)
-    block_tasks = [r for r in stream.data if "loss_gradient_block" in str(r["key"])]
+    block_tasks = [r for r in stream.data if "-loss_gradient'" in str(r["key"])]
     # One task per block per evaluation, each where its block lives.
     assert len(block_tasks) % 8 == 0 and len(block_tasks) >= 8 * model.n_iter_[0]
     assert {r["worker"] for r in block_tasks} == {
@@ -172,7 +172,7 @@ def test_a_worker_killed_mid_fit_costs_a_recomputation_not_the_fit():
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
                 done = client.get_task_stream(start=time.time() - 5)
-                if sum("loss_gradient_block" in str(r["key"]) for r in done) >= 24:
+                if sum("-loss_gradient'" in str(r["key"]) for r in done) >= 24:
                     break
                 time.sleep(0.02)
             killed_at = time.time()
@@ -183,7 +183,7 @@ def test_a_worker_killed_mid_fit_costs_a_recomputation_not_the_fit():
         after_kill = [
             r
             for r in stream.data
-            if "loss_gradient_block" in str(r["key"])
+            if "-loss_gradient'" in str(r["key"])
             and r["startstops"][0]["start"] > killed_at
         ]
         assert after_kill, "the worker died after the fit had finished"

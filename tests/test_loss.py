@@ -1,5 +1,7 @@
 """Block math alone, against plain numpy and finite differences."""
 
+import itertools
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -150,11 +152,34 @@ def test_aligned_block_converts_dtype_and_order():
     assert sp.issparse(csr) and csr.dtype == np.float64
 
 
-def test_summarize_block_reports_nonfinite_and_labels():
+def test_block_summaries_report_nonfinite_values_and_labels():
     X = np.array([[1.0, np.nan], [np.inf, 2.0], [0.0, 1.0]])
-    summary = _blocks.summarize_block(X, np.array(["b", "a", "b"], dtype=object))
-    assert summary["x_nonfinite"] == 2
+    assert _blocks.count_nonfinite(X) == 2
+    assert _blocks.count_nonfinite(sp.csr_matrix(X)) == 2
+    summary = _blocks.summarize_labels(np.array(["b", "a", "b"], dtype=object))
     assert list(summary["labels"]) == ["a", "b"]
     assert list(summary["counts"]) == [1, 2]
-    summary = _blocks.summarize_block(np.ones((2, 1)), np.array([0.5, np.nan]))
-    assert summary["y_nonfinite"] == 1 and summary["y_fractional"]
+    summary = _blocks.summarize_labels(np.array([0.5, np.nan]))
+    assert summary["nonfinite"] == 1 and summary["fractional"]
+
+
+def test_column_split_pieces_add_up_to_the_fused_block():
+    """Margins by column block, loss and residual, gradient slices: the
+    two-phase evaluation of the column layouts gives the fused result."""
+    X, y, coef = problem(n=120, d=7)
+    fused = _loss.loss_gradient_block(X, y, coef, True)
+    bounds = [0, 3, 5, 7]
+    z = sum(
+        _loss.margins_block(X[:, a:b], coef[a:b]) for a, b in itertools.pairwise(bounds)
+    )
+    packed = _loss.loss_residual(z, y, coef[-1])
+    gradient = np.concatenate(
+        [
+            _loss.gradient_block(sp.csr_matrix(X[:, a:b]), packed)
+            for a, b in itertools.pairwise(bounds)
+        ]
+    )
+    loss, residual_sum = _loss.residual_scalars(packed)
+    np.testing.assert_allclose(
+        np.concatenate([[loss], gradient, [residual_sum]]), fused, rtol=1e-12
+    )
