@@ -2,7 +2,8 @@
 
 from .cluster import connect
 from .linear_model import LogisticRegression
+from .partition import partition, placement
 
 __version__ = "0.1.0"
 
-__all__ = ["LogisticRegression", "__version__", "connect"]
+__all__ = ["LogisticRegression", "__version__", "connect", "partition", "placement"]
