@@ -1,9 +1,15 @@
 """dmltk: distributed machine learning on Dask that feels like scikit-learn."""
 
 from .cluster import connect
+from .io import read_libsvm, read_table
 from .linear_model import LogisticRegression
-from .partition import partition, placement
 
 __version__ = "0.1.0"
 
-__all__ = ["LogisticRegression", "__version__", "connect", "partition", "placement"]
+__all__ = [
+    "LogisticRegression",
+    "__version__",
+    "connect",
+    "read_libsvm",
+    "read_table",
+]
