@@ -3,6 +3,7 @@
 from .cluster import connect
 from .io import read_libsvm, read_table
 from .linear_model import LogisticRegression
+from .partition import partition, placement
 
 __version__ = "0.1.0"
 
@@ -10,6 +11,8 @@ __all__ = [
     "LogisticRegression",
     "__version__",
     "connect",
+    "partition",
+    "placement",
     "read_libsvm",
     "read_table",
 ]
