@@ -1,5 +1,6 @@
 """dmltk: distributed machine learning on Dask that feels like scikit-learn."""
 
+from . import metrics
 from .cluster import connect
 from .io import read_libsvm, read_table
 from .linear_model import LogisticRegression
@@ -11,6 +12,7 @@ __all__ = [
     "LogisticRegression",
     "__version__",
     "connect",
+    "metrics",
     "partition",
     "placement",
     "read_libsvm",

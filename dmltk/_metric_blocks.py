@@ -1,0 +1,437 @@
+"""Per-block statistics of classification metrics, and how to merge them.
+
+numpy only (never dask). Each ``*_block`` function reads one row block of
+labels, predictions and weights and returns a small sufficient statistic;
+each ``merge_*`` function folds any number of those into one of the same
+kind (an associative, commutative merge, so any reduction tree gives the same
+result up to floating-point rounding). :mod:`dmltk.metrics` maps the block
+functions over dask arrays and tree-reduces them.
+
+These are written here because scikit-learn's metrics need all samples in
+memory and neither scikit-learn nor Dask offers mergeable partial results for
+them. The statistics are chosen so that scikit-learn itself can finish the
+job from a handful of weighted samples (see :func:`weighted_samples`), so the
+definitions, options and error messages stay scikit-learn's.
+
+Every block function takes ``row_offset``, the index of the block's first row
+in the whole array, to name the row that holds a bad value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+# A classification target has few distinct labels. A block with more than
+# this many is most likely a regression target or scores passed by mistake;
+# refusing it keeps every partial result small.
+MAX_CLASSES = 1_000
+
+
+@dataclass
+class WeightedPairs:
+    """Total weight (or count) of each distinct (first, second) value pair.
+
+    For label metrics the pair is (true label, predicted label); for the
+    exact ROC AUC it is (true label, score).
+
+    Attributes
+    ----------
+    first, second : ndarray of shape (n_pairs,)
+        The distinct pairs, sorted.
+    weight : ndarray of shape (n_pairs,)
+        Sum of sample weights of the samples with that pair: int64 counts
+        when there are no sample weights, float64 otherwise.
+    """
+
+    first: np.ndarray
+    second: np.ndarray
+    weight: np.ndarray
+
+    @property
+    def nbytes(self) -> int:
+        return self.first.nbytes + self.second.nbytes + self.weight.nbytes
+
+
+def _pair_weights(first, second, weight) -> WeightedPairs:
+    return _pairs_from_codes(
+        *np.unique(first, return_inverse=True),
+        *np.unique(second, return_inverse=True),
+        weight,
+    )
+
+
+def _pairs_from_codes(
+    first_values, first_codes, second_values, second_codes, weight
+) -> WeightedPairs:
+    pair_codes = first_codes.ravel() * len(second_values) + second_codes.ravel()
+    pairs, inverse = np.unique(pair_codes, return_inverse=True)
+    inverse = inverse.ravel()
+    if weight is None:
+        totals = np.bincount(inverse, minlength=len(pairs))
+    else:
+        totals = np.bincount(inverse, weights=weight, minlength=len(pairs))
+        if weight.dtype.kind in "biu":
+            totals = np.rint(totals).astype(np.int64)
+    return WeightedPairs(
+        first_values[pairs // len(second_values)],
+        second_values[pairs % len(second_values)],
+        totals,
+    )
+
+
+def check_lengths(row_offset: int, **arrays) -> None:
+    """Raise if the arrays of one block do not have the same number of rows."""
+    lengths = {name: len(a) for name, a in arrays.items() if a is not None}
+    if len(set(lengths.values())) > 1:
+        described = ", ".join(f"{name} has {n}" for name, n in lengths.items())
+        raise ValueError(
+            "Found input variables with inconsistent numbers of samples in the "
+            f"row block starting at row {row_offset}: {described} rows. Give them "
+            "the same lengths (and chunks)."
+        )
+
+
+def check_finite(values: np.ndarray, name: str, row_offset: int) -> None:
+    """Raise on NaN or infinity in a numeric array, naming the first bad row."""
+    if values.dtype.kind not in "fc":
+        return
+    finite = np.isfinite(values)
+    if finite.all():
+        return
+    bad = np.flatnonzero(~finite.reshape(len(values), -1).all(axis=1))
+    first = bad[0]
+    what = "NaN" if np.isnan(values[first]).any() else "infinity"
+    raise ValueError(
+        f"Input {name} contains {what}: {len(bad)} row(s), the first at row "
+        f"{row_offset + first} (value {values[first].tolist()!r})."
+    )
+
+
+def _check_few_labels(labels: np.ndarray, name: str, row_offset: int) -> None:
+    if len(labels) > MAX_CLASSES:
+        raise ValueError(
+            f"{name} has more than {MAX_CLASSES} distinct values in the row block "
+            f"starting at row {row_offset} ({len(labels)} there, for example "
+            f"{labels[:3].tolist()}): classification metrics expect class labels. "
+            "Is it a continuous target, or scores passed in place of labels?"
+        )
+
+
+def _check_weights(sample_weight, row_offset: int) -> None:
+    if sample_weight is not None:
+        check_finite(sample_weight, "sample_weight", row_offset)
+
+
+# ----------------------------------------------------------------- labels
+def label_pairs_block(
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    sample_weight: np.ndarray | None,
+    row_offset: int = 0,
+) -> WeightedPairs:
+    """Weighted counts of each (true label, predicted label) pair in a block.
+
+    The sufficient statistic of every metric computed from predicted labels
+    (accuracy, precision, recall, F1, confusion matrix): a sparse weighted
+    confusion table, at most ``MAX_CLASSES ** 2`` entries and 4 for binary
+    labels.
+
+    Raises
+    ------
+    ValueError
+        Lengths differ, a label is NaN or infinite, or a label array has more
+        than ``MAX_CLASSES`` distinct values.
+    """
+    check_lengths(row_offset, y_true=y_true, y_pred=y_pred, sample_weight=sample_weight)
+    for values, name in ((y_true, "y_true"), (y_pred, "y_pred")):
+        check_finite(values, name, row_offset)
+    _check_weights(sample_weight, row_offset)
+    pairs = _pair_weights(y_true, y_pred, sample_weight)
+    _check_few_labels(np.unique(pairs.first), "y_true", row_offset)
+    _check_few_labels(np.unique(pairs.second), "y_pred", row_offset)
+    return pairs
+
+
+def merge_pairs(*parts: WeightedPairs) -> WeightedPairs:
+    """Fold weighted pair tables: the weights of equal pairs are added."""
+    weights = np.concatenate([p.weight for p in parts])
+    return _pair_weights(
+        np.concatenate([p.first for p in parts]),
+        np.concatenate([p.second for p in parts]),
+        weights,
+    )
+
+
+def weighted_samples(pairs: WeightedPairs) -> tuple[np.ndarray, ...]:
+    """The pair table as samples with weights, ready for scikit-learn.
+
+    Any metric that sums per-sample terms depending only on the pair gives the
+    same value on these few weighted samples as on the data they summarise
+    (weights of equal samples add up), and the labels present are the same.
+    """
+    return pairs.first, pairs.second, pairs.weight
+
+
+# --------------------------------------------------------------- log loss
+@dataclass
+class LogLossStats:
+    """Per true label: weight, and weighted sums of the log of each column.
+
+    Attributes
+    ----------
+    labels : ndarray of shape (n_labels,)
+        Distinct true labels, sorted.
+    weight : ndarray of shape (n_labels,)
+        Sum of sample weights (or count) of each label.
+    log_proba : ndarray of shape (n_labels, n_columns)
+        ``sum w * log(clip(p[:, k], eps, 1 - eps))`` over the samples of each
+        label, for each column ``k`` of the (two-column) probabilities.
+    not_normalized : int
+        Rows whose probabilities do not sum to one (relative tolerance
+        ``sqrt(eps)``, as scikit-learn checks).
+    """
+
+    labels: np.ndarray
+    weight: np.ndarray
+    log_proba: np.ndarray
+    not_normalized: int
+
+
+def _two_columns(y_proba: np.ndarray) -> np.ndarray:
+    if y_proba.ndim == 1:
+        y_proba = y_proba[:, None]
+    if y_proba.shape[1] == 1:
+        y_proba = np.concatenate([1 - y_proba, y_proba], axis=1)
+    return y_proba
+
+
+def log_loss_block(
+    y_true: np.ndarray,
+    y_proba: np.ndarray,
+    sample_weight: np.ndarray | None,
+    row_offset: int = 0,
+) -> LogLossStats:
+    """Sufficient statistic of the log loss over one block.
+
+    Probabilities are clipped to ``[eps, 1 - eps]`` (``eps`` of their float
+    type) as scikit-learn does; a one-column ``y_proba`` is the probability of
+    the positive class.
+
+    Raises
+    ------
+    ValueError
+        Lengths differ; NaN or infinity; a probability outside [0, 1] (with
+        the first row that holds one).
+    """
+    check_lengths(
+        row_offset, y_true=y_true, y_proba=y_proba, sample_weight=sample_weight
+    )
+    check_finite(y_true, "y_true", row_offset)
+    if y_proba.dtype.kind != "f":
+        y_proba = y_proba.astype(np.float64)
+    check_finite(y_proba, "y_proba", row_offset)
+    _check_weights(sample_weight, row_offset)
+    for outside, word in (
+        (y_proba > 1, "greater than 1"),
+        (y_proba < 0, "lower than 0"),
+    ):
+        if outside.any():
+            row = np.flatnonzero(outside.reshape(len(y_proba), -1).any(axis=1))[0]
+            raise ValueError(
+                f"y_proba contains values {word}: {y_proba[row].tolist()!r} at row "
+                f"{row_offset + row}. Pass probabilities, such as predict_proba's."
+            )
+    y_proba = _two_columns(y_proba)
+    eps = np.finfo(y_proba.dtype).eps
+    row_sums = y_proba.sum(axis=1)
+    not_normalized = int(np.count_nonzero(~np.isclose(row_sums, 1, rtol=np.sqrt(eps))))
+    log_proba = np.log(np.clip(y_proba, eps, 1 - eps)).astype(np.float64)
+    labels, codes = np.unique(y_true, return_inverse=True)
+    _check_few_labels(labels, "y_true", row_offset)
+    codes = codes.ravel()
+    weight = (
+        np.bincount(codes, minlength=len(labels)).astype(np.float64)
+        if sample_weight is None
+        else np.bincount(codes, weights=sample_weight, minlength=len(labels))
+    )
+    if sample_weight is not None:
+        log_proba = log_proba * np.asarray(sample_weight, dtype=np.float64)[:, None]
+    sums = np.zeros((len(labels), log_proba.shape[1]))
+    np.add.at(sums, codes, log_proba)
+    return LogLossStats(labels, weight, sums, not_normalized)
+
+
+def merge_log_loss(*parts: LogLossStats) -> LogLossStats:
+    """Fold log-loss statistics: sums of equal labels are added."""
+    widths = {p.log_proba.shape[1] for p in parts}
+    if len(widths) != 1:
+        raise ValueError(f"y_proba blocks have different widths: {sorted(widths)}")
+    labels, codes = np.unique(
+        np.concatenate([p.labels for p in parts]), return_inverse=True
+    )
+    codes = codes.ravel()
+    weight = np.bincount(
+        codes, weights=np.concatenate([p.weight for p in parts]), minlength=len(labels)
+    )
+    sums = np.zeros((len(labels), widths.pop()))
+    np.add.at(sums, codes, np.concatenate([p.log_proba for p in parts]))
+    return LogLossStats(labels, weight, sums, sum(p.not_normalized for p in parts))
+
+
+# ----------------------------------------------------------------- ROC AUC
+@dataclass
+class ScoreSummary:
+    """What the first pass of ROC AUC learns about one or more blocks.
+
+    Attributes
+    ----------
+    labels : ndarray
+        Distinct true labels, sorted.
+    low, high : float
+        Smallest and largest score (``inf``/``-inf`` for no rows).
+    pairs : WeightedPairs or None
+        Weight of each distinct (label, score) pair, the data of the exact
+        AUC; None once the scores have more than ``max_distinct`` distinct
+        values.
+    """
+
+    labels: np.ndarray
+    low: float
+    high: float
+    pairs: WeightedPairs | None
+
+
+def score_summary_block(
+    y_true: np.ndarray,
+    y_score: np.ndarray,
+    sample_weight: np.ndarray | None,
+    row_offset: int = 0,
+    max_distinct: int = 10_000,
+) -> ScoreSummary:
+    """Labels, score range, and (if few) the distinct scores of one block.
+
+    Raises
+    ------
+    ValueError
+        Lengths differ; NaN or infinity in a label, a score or a weight; more
+        than ``MAX_CLASSES`` distinct labels.
+    """
+    check_lengths(
+        row_offset, y_true=y_true, y_score=y_score, sample_weight=sample_weight
+    )
+    check_finite(y_true, "y_true", row_offset)
+    check_finite(y_score, "y_score", row_offset)
+    _check_weights(sample_weight, row_offset)
+    labels, label_codes = np.unique(y_true, return_inverse=True)
+    _check_few_labels(labels, "y_true", row_offset)
+    scores, score_codes = np.unique(y_score, return_inverse=True)
+    pairs = None
+    if len(scores) <= max_distinct:
+        pairs = _pairs_from_codes(
+            labels, label_codes, scores, score_codes, sample_weight
+        )
+    if len(scores) == 0:
+        return ScoreSummary(labels, np.inf, -np.inf, pairs)
+    return ScoreSummary(labels, float(scores[0]), float(scores[-1]), pairs)
+
+
+def merge_score_summaries(
+    *parts: ScoreSummary, max_distinct: int = 10_000
+) -> ScoreSummary:
+    """Fold first-pass summaries; drop the pair table once it grows too big."""
+    pairs = None
+    if all(p.pairs is not None for p in parts):
+        pairs = merge_pairs(*(p.pairs for p in parts))
+        if len(np.unique(pairs.second)) > max_distinct:
+            pairs = None
+    return ScoreSummary(
+        np.unique(np.concatenate([p.labels for p in parts])),
+        min(p.low for p in parts),
+        max(p.high for p in parts),
+        pairs,
+    )
+
+
+def bin_index(y_score: np.ndarray, low: float, high: float, n_bins: int) -> np.ndarray:
+    """Equal-width bin of each score over ``[low, high]``, from 0 to n_bins - 1.
+
+    Monotone: a larger score never gets a smaller bin (every floating-point
+    step below is monotone), so two scores in different bins are ordered
+    like their bins. Halving first keeps ``high - low`` finite.
+    """
+    span = high / 2 - low / 2
+    if not span > 0:
+        return np.zeros(len(y_score), dtype=np.intp)
+    position = (y_score / 2 - low / 2) / span * n_bins
+    return np.clip(position.astype(np.intp), 0, n_bins - 1)
+
+
+def score_histogram_block(
+    y_true: np.ndarray,
+    y_score: np.ndarray,
+    sample_weight: np.ndarray | None,
+    row_offset: int,
+    labels: np.ndarray,
+    low: float,
+    high: float,
+    n_bins: int,
+) -> np.ndarray:
+    """Weight of each label in each of ``n_bins`` equal-width score bins.
+
+    Returns
+    -------
+    ndarray of shape (len(labels), n_bins)
+        int64 counts without sample weights, float64 with them.
+    """
+    check_lengths(
+        row_offset, y_true=y_true, y_score=y_score, sample_weight=sample_weight
+    )
+    codes = np.searchsorted(labels, y_true)
+    cells = codes * n_bins + bin_index(y_score, low, high, n_bins)
+    size = len(labels) * n_bins
+    if sample_weight is None:
+        histogram = np.bincount(cells, minlength=size)
+    else:
+        histogram = np.bincount(cells, weights=sample_weight, minlength=size)
+    return histogram.reshape(len(labels), n_bins)
+
+
+def merge_histograms(*parts: np.ndarray) -> np.ndarray:
+    """Fold histograms over the same labels and bins."""
+    return np.sum(parts, axis=0)
+
+
+def histogram_samples(
+    histogram: np.ndarray, labels: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A label-by-bin histogram as weighted samples whose score is the bin.
+
+    The ROC AUC of these samples is the binned AUC: pairs in different bins
+    are ordered by their bins, pairs in the same bin count one half (a tie).
+    """
+    n_labels, n_bins = histogram.shape
+    return (
+        np.repeat(labels, n_bins),
+        np.tile(np.arange(n_bins, dtype=np.float64), n_labels),
+        histogram.ravel(),
+    )
+
+
+def binned_auc_error_bound(histogram: np.ndarray) -> float:
+    """Largest possible difference between the binned and the exact ROC AUC.
+
+    With ``P_b`` and ``N_b`` the weights of positives and negatives in bin
+    ``b`` (rows 1 and 0 of a two-label histogram) and ``P``, ``N`` their
+    totals, the bound is ``sum_b P_b N_b / (2 P N)``: half the fraction of
+    positive-negative pairs (weighted) that share a bin. A pair in different
+    bins counts the same in both AUCs (bins are monotone in the score); a
+    pair in one bin counts 1/2 in the binned AUC and 0, 1/2 or 1 in the exact
+    one.
+    """
+    negatives, positives = histogram[0].astype(float), histogram[1].astype(float)
+    pairs = positives.sum() * negatives.sum()
+    if pairs == 0:
+        return 0.0
+    return float(positives @ negatives / (2 * pairs))

@@ -1,0 +1,536 @@
+"""dmltk.metrics against scikit-learn, on numpy and on dask arrays of many
+uneven blocks, on worker processes and on threads."""
+
+import ast
+import inspect
+import warnings
+
+import dask
+import dask.array as da
+import numpy as np
+import pytest
+import sklearn.metrics as skm
+from distributed import wait
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.exceptions import UndefinedMetricWarning
+
+from dmltk import _metric_blocks, metrics
+from dmltk._distributed import REDUCTION_FAN_IN
+
+# 15 row blocks of very different sizes, one of them empty.
+UNEVEN = (1, 37, 120, 3, 0, 64, 200, 11, 90, 2, 150, 45, 77, 100, 100)
+N = sum(UNEVEN)
+
+
+def as_dask(values, chunks=UNEVEN):
+    values = np.asarray(values)
+    return da.from_array(values, chunks=(chunks, *values.shape[1:]))
+
+
+def binary_data(n=N, seed=0, labels=(0, 1)):
+    """Labels, predicted labels, probabilities of labels[1], and weights."""
+    rng = np.random.default_rng(seed)
+    proba = rng.random(n)
+    y_true = np.asarray(labels)[(rng.random(n) < proba).astype(int)]
+    y_pred = np.asarray(labels)[(proba > 0.5).astype(int)]
+    return y_true, y_pred, proba, rng.uniform(0.1, 3.0, n)
+
+
+LABEL_METRICS = [
+    "accuracy_score",
+    "precision_score",
+    "recall_score",
+    "f1_score",
+    "confusion_matrix",
+]
+LABELS = {
+    "int": ((0, 1), {}),
+    "str": (("no", "yes"), {"pos_label": "yes"}),
+    "bool": ((False, True), {"pos_label": True}),
+    "float": ((-1.0, 1.0), {"pos_label": 1.0}),
+}
+
+
+def assert_same(got, expected, rtol=1e-12):
+    if isinstance(expected, np.ndarray):
+        assert isinstance(got, np.ndarray) and got.dtype == expected.dtype
+        np.testing.assert_allclose(got, expected, rtol=rtol)
+    else:
+        assert isinstance(got, float)
+        assert got == pytest.approx(float(expected), rel=rtol, nan_ok=True)
+
+
+# ----------------------------------------------------------- label metrics
+@pytest.mark.parametrize("name", LABEL_METRICS)
+@pytest.mark.parametrize("kind", LABELS)
+@pytest.mark.parametrize("weighted", [False, True])
+def test_label_metrics_equal_sklearn_on_dask(scheduler, name, kind, weighted):
+    labels, options = LABELS[kind]
+    if name in ("accuracy_score", "confusion_matrix"):
+        options = {}
+    y_true, y_pred, _, weight = binary_data(labels=labels)
+    weight = weight if weighted else None
+    expected = getattr(skm, name)(y_true, y_pred, sample_weight=weight, **options)
+    got = getattr(metrics, name)(
+        as_dask(y_true),
+        as_dask(y_pred, chunks=(N // 2, N - N // 2)),  # other blocks: realigned
+        sample_weight=None if weight is None else as_dask(weight),
+        **options,
+    )
+    assert_same(got, expected)
+
+
+@pytest.mark.parametrize("name", LABEL_METRICS)
+def test_numpy_input_goes_to_sklearn(name):
+    y_true, y_pred, _, weight = binary_data()
+    expected = getattr(skm, name)(y_true, y_pred, sample_weight=weight)
+    got = getattr(metrics, name)(y_true, y_pred, sample_weight=weight)
+    assert type(got) is type(expected)
+    np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [
+        ("accuracy_score", {"normalize": False}),
+        ("confusion_matrix", {"labels": [2, 0, 1]}),
+        ("confusion_matrix", {"normalize": "true"}),
+        ("confusion_matrix", {"normalize": "all"}),
+        ("precision_score", {"average": "macro"}),
+        ("recall_score", {"average": "weighted"}),
+        ("f1_score", {"average": "micro"}),
+        ("f1_score", {"average": None}),
+        ("precision_score", {"average": "macro", "labels": [0, 2]}),
+    ],
+)
+def test_options_and_several_classes_equal_sklearn(scheduler, name, options):
+    rng = np.random.default_rng(3)
+    y_true = rng.integers(0, 3, N)
+    y_pred = np.where(rng.random(N) < 0.7, y_true, rng.integers(0, 3, N))
+    weight = rng.integers(1, 4, N)  # integer weights keep integer counts
+    for w in (None, weight):
+        expected = getattr(skm, name)(y_true, y_pred, sample_weight=w, **options)
+        got = getattr(metrics, name)(
+            as_dask(y_true),
+            as_dask(y_pred),
+            sample_weight=None if w is None else as_dask(w),
+            **options,
+        )
+        assert_same(got, expected)
+
+
+def test_zero_division_behaves_like_sklearn(scheduler):
+    y_true, _, _, _ = binary_data()
+    y_pred = np.zeros_like(y_true)  # no predicted positive: precision is 0 / 0
+    with pytest.warns(UndefinedMetricWarning, match="Precision is ill-defined"):
+        assert metrics.precision_score(as_dask(y_true), as_dask(y_pred)) == 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = metrics.precision_score(
+            as_dask(y_true), as_dask(y_pred), zero_division=1.0
+        )
+    assert got == skm.precision_score(y_true, y_pred, zero_division=1.0) == 1.0
+
+
+def test_dask_predictions_against_numpy_truth(scheduler):
+    y_true, y_pred, _, _ = binary_data()
+    got = metrics.f1_score(y_true, as_dask(y_pred))
+    assert got == pytest.approx(skm.f1_score(y_true, y_pred), rel=1e-15)
+
+
+# ---------------------------------------------------------------- log loss
+@pytest.mark.parametrize("kind", LABELS)
+@pytest.mark.parametrize("two_columns", [False, True])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_log_loss_equals_sklearn(scheduler, kind, two_columns, weighted):
+    labels, _ = LABELS[kind]
+    y_true, _, proba, weight = binary_data(labels=labels)
+    proba[:3] = [0.0, 1.0, 1e-20]  # clipped to [eps, 1 - eps] as sklearn does
+    y_proba = np.column_stack([1 - proba, proba]) if two_columns else proba
+    weight = weight if weighted else None
+    for normalize in (True, False):
+        expected = skm.log_loss(
+            y_true, y_proba, sample_weight=weight, normalize=normalize
+        )
+        got = metrics.log_loss(
+            as_dask(y_true),
+            as_dask(y_proba),
+            sample_weight=None if weight is None else as_dask(weight),
+            normalize=normalize,
+        )
+        assert_same(got, expected)
+
+
+def test_log_loss_with_labels_and_three_classes(scheduler):
+    rng = np.random.default_rng(5)
+    y_proba = rng.dirichlet([1, 1, 1], N)
+    y_true = np.array(["a", "b", "c"])[rng.integers(0, 3, N)]
+    expected = skm.log_loss(y_true, y_proba)
+    assert_same(metrics.log_loss(as_dask(y_true), as_dask(y_proba)), expected)
+    # One class present, the others declared.
+    y_one = np.full(N, "b")
+    expected = skm.log_loss(y_one, y_proba, labels=["a", "b", "c"])
+    got = metrics.log_loss(as_dask(y_one), as_dask(y_proba), labels=["a", "b", "c"])
+    assert_same(got, expected)
+
+
+# ------------------------------------------------------------------ ROC AUC
+@pytest.mark.parametrize("kind", LABELS)
+@pytest.mark.parametrize("weighted", [False, True])
+def test_auc_is_exact_for_few_distinct_scores(scheduler, kind, weighted):
+    labels, _ = LABELS[kind]
+    y_true, _, proba, weight = binary_data(labels=labels)
+    scores = np.round(proba, 2)  # at most 101 distinct values, many ties
+    weight = weight if weighted else None
+    expected = skm.roc_auc_score(y_true, scores, sample_weight=weight)
+    got = metrics.roc_auc_score(
+        as_dask(y_true),
+        as_dask(scores),
+        sample_weight=None if weight is None else as_dask(weight),
+        method="exact",
+    )
+    assert_same(got, expected)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_binned_auc_is_within_its_stated_bound(scheduler, weighted):
+    y_true, _, proba, weight = binary_data(n=20_000, seed=1)
+    weight = weight if weighted else None
+    exact = skm.roc_auc_score(y_true, proba, sample_weight=weight)
+    chunks = (3_000, 7_000, 1, 9_999)
+    dask_weight = None if weight is None else as_dask(weight, chunks)
+    for n_bins in (10, 1_000):
+        auc, bound = metrics._roc_auc_and_bound(
+            as_dask(y_true, chunks),
+            as_dask(proba, chunks),
+            dask_weight,
+            "auto",
+            n_bins,
+            100,
+        )
+        assert 0 < bound < 1 / n_bins
+        assert abs(auc - exact) <= bound
+        assert auc == metrics.roc_auc_score(
+            as_dask(y_true, chunks),
+            as_dask(proba, chunks),
+            sample_weight=dask_weight,
+            n_bins=n_bins,
+            max_exact_scores=100,
+        )
+    # The default: 20,000 distinct scores are more than max_exact_scores.
+    got = metrics.roc_auc_score(
+        as_dask(y_true, chunks), as_dask(proba, chunks), sample_weight=dask_weight
+    )
+    assert abs(got - exact) < 1e-4
+
+
+def test_binned_auc_bound_is_attained():
+    # Every same-bin pair has its positive above its negative: the exact AUC
+    # counts each such pair 1, the binned one 1/2, so the error is the bound.
+    y_true = np.array([0, 0, 1, 1, 0, 1])
+    scores = np.array([0.0, 0.1, 0.2, 0.3, 0.6, 1.0])  # bins [0, .5) and [.5, 1]
+    auc, bound = metrics._roc_auc_and_bound(y_true, scores, None, "binned", 2, 1)
+    exact = skm.roc_auc_score(y_true, scores)
+    # Bin 0 holds 2 negatives and 2 positives, bin 1 one of each: 5 of 9 pairs.
+    assert bound == pytest.approx(5 / 9 / 2)
+    assert exact - auc == pytest.approx(bound)
+    assert metrics.roc_auc_score(y_true, scores, method="binned", n_bins=2) == auc
+
+
+def test_auc_on_numpy_goes_to_sklearn_unless_binned():
+    y_true, _, proba, weight = binary_data()
+    expected = skm.roc_auc_score(y_true, proba, sample_weight=weight)
+    assert metrics.roc_auc_score(y_true, proba, sample_weight=weight) == expected
+    binned = metrics.roc_auc_score(y_true, proba, method="binned", n_bins=50)
+    assert binned != expected and abs(binned - expected) < 0.02
+
+
+def test_auc_of_one_class_is_nan_with_sklearns_warning(scheduler):
+    y_true = np.ones(N, dtype=int)
+    _, _, proba, _ = binary_data()
+    with pytest.warns(UndefinedMetricWarning, match="Only one class"):
+        assert np.isnan(metrics.roc_auc_score(as_dask(y_true), as_dask(proba)))
+
+
+def test_exact_auc_refuses_too_many_distinct_scores(scheduler):
+    y_true, _, proba, _ = binary_data()
+    with pytest.raises(ValueError, match="more than max_exact_scores=10 distinct"):
+        metrics.roc_auc_score(
+            as_dask(y_true), as_dask(proba), method="exact", max_exact_scores=10
+        )
+
+
+# --------------------------------------------------------------- bad input
+def never_computed(values):
+    """A dask array that raises if any of its blocks is ever computed."""
+
+    def fail(block):
+        raise AssertionError("a block was computed")
+
+    return as_dask(values).map_blocks(fail, dtype=values.dtype)
+
+
+def test_mismatched_lengths_are_refused_before_compute():
+    y_true, y_pred, proba, weight = binary_data()
+    y_true = never_computed(y_true)
+    short = as_dask(y_pred[:-1], chunks=(N - 1,))
+    message = r"inconsistent numbers of samples: \[1000, 999\] \(y_true has 1000, "
+    for call in (
+        lambda: metrics.accuracy_score(y_true, short),
+        lambda: metrics.confusion_matrix(y_true, y_pred[:-1]),
+        lambda: metrics.log_loss(y_true, proba[:-1]),
+        lambda: metrics.roc_auc_score(y_true, as_dask(proba[:-1], (N - 1,))),
+    ):
+        with pytest.raises(ValueError, match=message):
+            call()
+    with pytest.raises(ValueError, match=r"sample_weight has 999 rows"):
+        metrics.f1_score(y_true, as_dask(y_pred), sample_weight=weight[:-1])
+
+
+def test_unknown_chunk_sizes_are_refused():
+    y_true, y_pred, _, _ = binary_data()
+    masked = as_dask(y_pred)[as_dask(y_true) >= 0]  # same rows, unknown sizes
+    with pytest.raises(ValueError, match=r"y_pred has unknown chunk sizes"):
+        metrics.accuracy_score(as_dask(y_true), masked)
+
+
+@pytest.mark.parametrize(
+    ("argument", "bad", "message"),
+    [
+        (
+            "y_true",
+            np.nan,
+            r"Input y_true contains NaN: 1 row\(s\), the first at row 207",
+        ),
+        ("y_pred", np.inf, r"Input y_pred contains infinity: .* at row 207"),
+        ("sample_weight", np.nan, r"Input sample_weight contains NaN: .* row 207"),
+    ],
+)
+def test_non_finite_labels_name_their_row(scheduler, argument, bad, message):
+    y_true, y_pred, _, weight = binary_data()
+    values = {"y_true": y_true, "y_pred": y_pred, "sample_weight": weight}
+    values = {k: v.astype(np.float64) for k, v in values.items()}
+    values[argument][207] = bad
+    with pytest.raises(ValueError, match=message):
+        metrics.accuracy_score(
+            as_dask(values["y_true"]),
+            as_dask(values["y_pred"]),
+            sample_weight=as_dask(values["sample_weight"]),
+        )
+
+
+def test_bad_scores_and_probabilities_name_their_row(scheduler):
+    y_true, _, proba, _ = binary_data()
+    bad = proba.copy()
+    bad[300] = np.nan
+    with pytest.raises(ValueError, match=r"y_score contains NaN: .* at row 300"):
+        metrics.roc_auc_score(as_dask(y_true), as_dask(bad))
+    with pytest.raises(ValueError, match=r"y_proba contains NaN: .* at row 300"):
+        metrics.log_loss(as_dask(y_true), as_dask(bad))
+    bad[300] = 1.5
+    with pytest.raises(ValueError, match=r"greater than 1: 1\.5 at row 300"):
+        metrics.log_loss(as_dask(y_true), as_dask(bad))
+    bad[300] = -0.5
+    with pytest.raises(ValueError, match=r"lower than 0: -0\.5 at row 300"):
+        metrics.log_loss(as_dask(y_true), as_dask(bad))
+
+
+def test_labels_outside_the_expected_set_are_refused(scheduler):
+    y_true, y_pred, proba, _ = binary_data(labels=("no", "yes"))
+    with pytest.raises(ValueError, match=r"pos_label=1 is not a valid label"):
+        metrics.precision_score(as_dask(y_true), as_dask(y_pred))
+    with pytest.raises(ValueError, match=r"y_true contains values \{'yes'\} not "):
+        metrics.log_loss(as_dask(y_true), as_dask(proba), labels=["maybe", "no"])
+    with pytest.raises(ValueError, match=r"y_true contains only one label \(no\)"):
+        metrics.log_loss(as_dask(np.full(N, "no")), as_dask(proba))
+    three = np.where(np.arange(N) % 3 == 0, "maybe", y_true)
+    with pytest.raises(ValueError, match=r"needs binary y_true, got 3 classes"):
+        metrics.roc_auc_score(as_dask(three), as_dask(proba))
+    with pytest.raises(ValueError, match=r"different numbers of classes: 3 vs 2"):
+        metrics.log_loss(as_dask(three), as_dask(proba))
+    with pytest.raises(ValueError, match=r"Target is multiclass but average='binary'"):
+        metrics.f1_score(as_dask(three), as_dask(y_pred), pos_label="yes")
+
+
+def test_continuous_targets_are_refused(scheduler):
+    _, _, proba, _ = binary_data(n=2_500)
+    message = r"y_true has more than 1000 distinct values in the row block starting "
+    with pytest.raises(ValueError, match=message + "at row 500 "):
+        metrics.accuracy_score(
+            as_dask(proba, chunks=(500, 2_000)), as_dask(proba > 0.5, (500, 2_000))
+        )
+    proba = proba[:N]
+    with pytest.raises(ValueError, match=r"continuous"):
+        metrics.accuracy_score(as_dask(np.round(proba, 1)), as_dask(proba > 0.5))
+
+
+def test_bad_auc_options_are_refused():
+    y_true, _, proba, _ = binary_data()
+    with pytest.raises(ValueError, match=r"method must be .* got method='sorted'"):
+        metrics.roc_auc_score(y_true, proba, method="sorted")
+    with pytest.raises(ValueError, match=r"n_bins must be a positive integer"):
+        metrics.roc_auc_score(as_dask(y_true), as_dask(proba), n_bins=0)
+
+
+# ------------------------------------------------- what travels, and where
+def blocks_on_workers(client, n_rows, n_blocks):
+    """y_true and y_score as dask arrays whose blocks i live, both, on worker
+    i % 2: computed there by tasks pinned to it."""
+    workers = sorted(client.scheduler_info()["workers"])
+    rows = n_rows // n_blocks
+
+    def make(i, part):
+        rng = np.random.default_rng(i)
+        score = rng.random(rows)
+        return (rng.random(rows) < score).astype(np.int8) if part == 0 else score
+
+    arrays = []
+    for part, dtype in ((0, np.int8), (1, np.float64)):
+        futures = [
+            client.submit(make, i, part, workers=[workers[i % 2]])
+            for i in range(n_blocks)
+        ]
+        wait(futures)
+        arrays.append(
+            da.concatenate(
+                [da.from_delayed(dask.delayed(f), (rows,), dtype) for f in futures]
+            )
+        )
+    return arrays
+
+
+def outgoing_bytes(client):
+    """Bytes every worker has sent, to other workers or to the client."""
+    counts = client.run(lambda dask_worker: dask_worker.transfer_outgoing_bytes_total)
+    return sum(counts.values())
+
+
+def test_only_small_statistics_leave_the_workers(client):
+    n_blocks = 8
+    y_true, y_score = blocks_on_workers(client, 2_000_000, n_blocks)
+    data_bytes = y_true.nbytes + y_score.nbytes  # 18 MB
+    y_pred = y_score > 0.5
+    calls = {
+        "accuracy": lambda: metrics.accuracy_score(y_true, y_pred),
+        "f1": lambda: metrics.f1_score(y_true, y_pred),
+        "confusion": lambda: metrics.confusion_matrix(y_true, y_pred),
+        "log_loss": lambda: metrics.log_loss(y_true, y_score),
+        "auc": lambda: metrics.roc_auc_score(y_true, y_score),
+    }
+    moved = {}
+    for name, call in calls.items():
+        before = outgoing_bytes(client)
+        call()
+        moved[name] = outgoing_bytes(client) - before
+    # Confusion tables and per-label sums: well under a kilobyte a block.
+    for name in ("accuracy", "f1", "confusion", "log_loss"):
+        assert moved[name] < n_blocks * 1_000, moved
+    # AUC of continuous scores: one histogram of 2 x 10,000 bins per block,
+    # at most, through the reduction tree; a fraction of the data.
+    assert moved["auc"] <= n_blocks * 2 * 8 * metrics.DEFAULT_N_BINS * 1.05
+    assert moved["auc"] < 0.1 * data_bytes
+    # The counters do see data that reaches the client.
+    before = outgoing_bytes(client)
+    y_score.compute()
+    assert outgoing_bytes(client) - before >= y_score.nbytes
+
+
+def test_reduction_is_one_task_per_block_and_a_tree_of_small_fan_in():
+    y_true, y_pred, _, _ = binary_data()
+    arrays = metrics._row_aligned(
+        y_true=as_dask(y_true), y_pred=as_dask(y_pred), sample_weight=None
+    )
+    root = metrics._reduction(
+        _metric_blocks.label_pairs_block, arrays, _metric_blocks.merge_pairs
+    )
+    graph = dict(root.__dask_graph__())
+    leaves = [k for k in graph if "label_pairs_block" in str(k)]
+    merges = {k: v for k, v in graph.items() if "merge_pairs" in str(k)}
+    assert len(leaves) == len(UNEVEN)
+    assert len(merges) == 4 + 1  # 15 -> 4 -> 1
+    for task in merges.values():
+        assert len(task.dependencies) <= REDUCTION_FAN_IN
+    # The root merges merges, never a block: the client receives one table.
+    root_task = graph[root.key]
+    assert all("merge_pairs" in str(dep) for dep in root_task.dependencies)
+    table = root.compute(scheduler="sync")
+    assert table.nbytes < 100
+
+
+# ------------------------------------------- block statistics (numpy only)
+def test_block_statistics_never_import_dask():
+    tree = ast.parse(inspect.getsource(_metric_blocks))
+    imported = {
+        alias.name.split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    } | {
+        node.module.split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module
+    }
+    assert imported <= {"__future__", "dataclasses", "numpy"}
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    cuts=st.lists(st.integers(0, 200), max_size=6),
+    seed=st.integers(0, 2**16),
+    weighted=st.booleans(),
+)
+def test_merged_block_statistics_equal_the_whole_data(cuts, seed, weighted):
+    rng = np.random.default_rng(seed)
+    y_true = rng.integers(0, 3, 200)
+    y_pred = rng.integers(0, 3, 200)
+    proba = rng.random(200)
+    weight = rng.random(200) if weighted else None
+    pieces = np.split(np.arange(200), sorted(cuts))
+
+    def part(values, rows):
+        return None if values is None else values[rows]
+
+    whole = _metric_blocks.label_pairs_block(y_true, y_pred, weight)
+    merged = _metric_blocks.merge_pairs(
+        *[
+            _metric_blocks.label_pairs_block(y_true[r], y_pred[r], part(weight, r))
+            for r in pieces
+        ]
+    )
+    np.testing.assert_array_equal(merged.first, whole.first)
+    np.testing.assert_array_equal(merged.second, whole.second)
+    np.testing.assert_allclose(merged.weight, whole.weight, rtol=1e-12)
+
+    binary = y_true % 2
+    whole = _metric_blocks.log_loss_block(binary, proba, weight)
+    merged = _metric_blocks.merge_log_loss(
+        *[
+            _metric_blocks.log_loss_block(binary[r], proba[r], part(weight, r))
+            for r in pieces
+        ]
+    )
+    np.testing.assert_array_equal(merged.labels, whole.labels)
+    np.testing.assert_allclose(merged.log_proba, whole.log_proba, rtol=1e-12)
+    np.testing.assert_allclose(merged.weight, whole.weight, rtol=1e-12)
+
+    args = (whole_labels := np.unique(binary), 0.0, 1.0, 16)
+    whole = _metric_blocks.score_histogram_block(binary, proba, weight, 0, *args)
+    merged = _metric_blocks.merge_histograms(
+        *[
+            _metric_blocks.score_histogram_block(
+                binary[r], proba[r], part(weight, r), 0, *args
+            )
+            for r in pieces
+        ]
+    )
+    assert merged.shape == (len(whole_labels), 16)
+    np.testing.assert_allclose(merged, whole, rtol=1e-12)
+
+
+@given(st.lists(st.floats(-1e308, 1e308), min_size=2, max_size=50))
+def test_bins_are_monotone_in_the_score(scores):
+    scores = np.sort(np.asarray(scores))
+    bins = _metric_blocks.bin_index(scores, scores[0], scores[-1], 7)
+    assert np.all(np.diff(bins) >= 0)
+    assert bins.min() >= 0 and bins.max() <= 6
