@@ -4,6 +4,7 @@ from . import metrics
 from .cluster import connect
 from .io import read_libsvm, read_table
 from .linear_model import LogisticRegression
+from .model_selection import train_test_split
 from .partition import partition, placement
 
 __version__ = "0.1.0"
@@ -17,4 +18,5 @@ __all__ = [
     "placement",
     "read_libsvm",
     "read_table",
+    "train_test_split",
 ]
