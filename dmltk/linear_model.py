@@ -91,6 +91,15 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         After each iteration, the objective the solver minimises:
         ``mean logloss + ||w||^2 / (2 C n_samples)`` (scikit-learn's
         objective divided by ``C * n_samples``).
+    fit_stats_ : dict
+        About the last fit: ``layout`` (``"rows"``, ``"columns"`` or
+        ``"blocks"``, read from the chunks of X), ``evaluations`` (of loss and
+        gradient), ``tasks`` (submitted for them), ``seconds`` (wall time of
+        fit), ``bytes_sent`` (by the workers, from distributed's transfer
+        counters: 0 under the threaded scheduler), split into
+        ``bytes_to_client`` (results the client gathered) and
+        ``bytes_between_workers``. Coefficients travel inside the task graph
+        (client to scheduler to worker) and are not counted.
 
     See Also
     --------
@@ -99,11 +108,15 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
     Notes
     -----
     Fitting on dask data persists X and y on the workers first if they are not
-    yet (in aligned row blocks, one column block) and releases them at the
-    end. Each evaluation of the objective then sends the coefficients to the
-    workers as one key, runs one task per row block (loss and gradient in one
-    pass over the block, where the block lives), and sums the partial results
-    by a tree of fan-in 4. No block of X moves.
+    yet (misaligned blocks copied once into aligned memory) and releases them
+    at the end. The layout comes from the chunks of X (see
+    :func:`dmltk.partition`). With one column block (rows layout) each
+    evaluation sends the coefficients to the workers as one key, runs one task
+    per row block (loss and gradient in one pass over the block, where the
+    block lives), and sums the partial results by a tree of fan-in 4. With
+    several column blocks, margins are summed along block rows and gradient
+    slices along block columns (see :class:`dmltk._distributed.BlockEvaluator`).
+    No block of X moves.
 
     Examples
     --------
@@ -177,16 +190,19 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         # Dropping the last references releases what fit persisted.
         del blocks
         result = self._solve(evaluator, n_samples, counts)
+        sent = (
+            sum(transfer_bytes(client).values()) - sum(sent_before.values())
+            if client is not None
+            else 0
+        )
         self.fit_stats_ = {
             "layout": evaluator.layout,
             "evaluations": evaluator.n_evaluations,
             "tasks": evaluator.n_tasks,
             "seconds": time.perf_counter() - start,
-            "bytes_sent": (
-                sum(transfer_bytes(client).values()) - sum(sent_before.values())
-                if client is not None
-                else 0
-            ),
+            "bytes_sent": sent,
+            "bytes_to_client": evaluator.bytes_gathered,
+            "bytes_between_workers": max(0, sent - evaluator.bytes_gathered),
         }
         del evaluator
         n_features = self.n_features_in_

@@ -67,12 +67,13 @@ def partition(X, y=None, *, by: str = "rows", n_blocks=None, client=None):
 
     Notes
     -----
-    Blocks are placed whole units at a time, largest first, each on the
-    worker holding the fewest bytes, keeping a unit where it already is when
-    that does not unbalance the workers: a unit is a block row for
-    ``"rows"``, a block column for ``"columns"``, and, for ``"blocks"``,
-    a block row when ``R * d < C * n`` (the gradient slices that then travel
-    are shorter than the margins) and a block column otherwise.
+    Blocks are placed whole units at a time: a unit is a block row for
+    ``"rows"``, a block column for ``"columns"``, and, for ``"blocks"``, a
+    block row when ``R * d < C * n`` (the gradient slices that then travel
+    are shorter than the margins) and a block column otherwise. Units stay
+    where they are if the workers are already balanced within 10%; else
+    contiguous ranges of units of about equal bytes go to each worker, so
+    that the sums of neighbouring blocks are formed without a transfer.
 
     Examples
     --------
@@ -94,7 +95,9 @@ def partition(X, y=None, *, by: str = "rows", n_blocks=None, client=None):
     client = client if client is not None else current_client()
     workers = _worker_addresses(client)
     grid = _grid(X, by, n_blocks, max(1, len(workers)))
-    X = X.rechunk(_even_chunks(X.shape, grid))
+    # Distributed's P2P rechunk handles dense blocks only.
+    method = "tasks" if sp.issparse(X._meta) else None
+    X = X.rechunk(_even_chunks(X.shape, grid), method=method)
     if y is not None:
         y = y.rechunk((X.chunks[0],))
     if client is None or len(workers) < 2:
@@ -168,19 +171,28 @@ def _units(X: da.Array) -> list[list[tuple[int, int]]]:
 
 
 def _plan(unit_bytes: list[float], current: list, workers: list[str]) -> list[str]:
-    """Largest unit first onto the least loaded worker, staying where it is
-    when that worker is not above the mean share."""
-    load = dict.fromkeys(workers, 0.0)
+    """The worker of every unit.
+
+    Units stay where they are when that is already balanced (largest worker
+    within 10% of the mean). Otherwise consecutive units go to the same
+    worker, in contiguous ranges of about equal bytes: the first levels of
+    the sum trees, which merge consecutive blocks, then run without moving
+    data between workers.
+    """
     share = sum(unit_bytes) / len(workers)
-    target = [None] * len(unit_bytes)
-    for u in sorted(range(len(unit_bytes)), key=lambda u: -unit_bytes[u]):
-        here = current[u]
-        if here in load and load[here] + unit_bytes[u] <= share * 1.05:
-            target[u] = here
-        else:
-            target[u] = min(workers, key=lambda w: (load[w], w))
-        load[target[u]] += unit_bytes[u]
-    return target
+    load = dict.fromkeys(workers, 0.0)
+    for size, here in zip(unit_bytes, current, strict=True):
+        if here in load:
+            load[here] += size
+    placed = all(here in load for here in current)
+    if placed and max(load.values()) <= 1.1 * share:
+        return list(current)
+    targets, done = [], 0.0
+    for size in unit_bytes:
+        middle = done + size / 2
+        targets.append(workers[min(len(workers) - 1, int(middle // share))])
+        done += size
+    return targets
 
 
 def _place(client, workers: list[str], X: da.Array, y):

@@ -65,11 +65,18 @@ def test_graph_has_one_coefficient_key_and_a_bounded_fan_in():
     assert graph[root][0] is _loss.sum_packed
 
 
-def worker_counters(client):
-    def read(dask_worker):
-        return dask_worker.transfer_outgoing_bytes_total
+def transfers(client, since: float):
+    """(key, bytes) of every transfer the workers sent after ``since``."""
 
-    return client.run(read)
+    def read(dask_worker):
+        return [
+            (key, nbytes)
+            for entry in dask_worker.transfer_outgoing_log
+            if entry["start"] >= since
+            for key, nbytes in entry["keys"].items()
+        ]
+
+    return [item for items in client.run(read).values() for item in items]
 
 
 def test_fit_runs_on_both_workers_and_moves_no_block_of_X(client):
@@ -77,27 +84,27 @@ def test_fit_runs_on_both_workers_and_moves_no_block_of_X(client):
     wait([X, y])
     holders_before = client.who_has(X)
     assert len({w for ws in holders_before.values() for w in ws}) == 2
-    x_bytes = X.nbytes
-    before = worker_counters(client)
+    start = time.time()
     with get_task_stream() as stream:
         model = LogisticRegression(tol=1e-6).fit(X, y)
-    after = worker_counters(client)
-    moved = sum(after[w] - before[w] for w in after)
+    sent = transfers(client, since=start)
     block_tasks = [r for r in stream.data if "-loss_gradient'" in str(r["key"])]
     # One task per block per evaluation, each where its block lives.
-    assert len(block_tasks) % 8 == 0 and len(block_tasks) >= 8 * model.n_iter_[0]
+    evaluations = model.fit_stats_["evaluations"]
+    assert len(block_tasks) == 8 * evaluations >= 8 * model.n_iter_[0]
     assert {r["worker"] for r in block_tasks} == {
         w for ws in holders_before.values() for w in ws
     }
     for record in block_tasks:
         block = record["key"][1]
         assert record["worker"] in holders_before[block_keys(X)[block]]
-    # Traffic per evaluation: coefficients (d + 1 floats) to the other
-    # worker and the partial sums (d + 2 floats) up the tree, plus pickling
-    # overhead; nowhere near one block (5 MB), let alone X (32 MB).
-    evaluations = len(block_tasks) // 8
-    assert moved < 0.01 * x_bytes
-    assert moved / evaluations < 8 * 2_000
+    # No block of X (or of its aligned view) ever travels: only labels (once,
+    # to the worker of their rows), coefficients and partial sums do.
+    moved_keys = {str(key) for key, _ in sent}
+    assert not any(X.name in key or "aligned_block" in key for key in moved_keys)
+    moved = sum(nbytes for _, nbytes in sent)
+    assert moved == model.fit_stats_["bytes_sent"]
+    assert moved <= y.nbytes + evaluations * 8 * 2_000
     assert client.who_has(X) == holders_before
 
 
