@@ -54,30 +54,65 @@ class WeightedPairs:
         return self.first.nbytes + self.second.nbytes + self.weight.nbytes
 
 
-def _pair_weights(first, second, weight) -> WeightedPairs:
-    return _pairs_from_codes(
-        *np.unique(first, return_inverse=True),
-        *np.unique(second, return_inverse=True),
-        weight,
+# Integer labels spanning at most this many values are coded by counting
+# (one pass) rather than by sorting (np.unique): 3-10x faster per block.
+_COUNTING_SPAN = 1 << 16
+
+
+def distinct_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values, sorted, and the index of each value among them:
+    ``np.unique(values, return_inverse=True)``, without a sort for booleans
+    and integers of a small span."""
+    values = np.asarray(values).ravel()
+    countable = values.dtype.kind in "bi" or (
+        values.dtype.kind == "u" and values.dtype.itemsize <= 4
     )
+    if countable and len(values):
+        # int64 holds every such value, and differences of them exactly.
+        as_int = values.astype(np.int64)
+        low = int(as_int.min())
+        span = int(as_int.max()) - low + 1
+        if span <= _COUNTING_SPAN:
+            offsets = as_int - low
+            present = np.bincount(offsets, minlength=span) > 0
+            distinct = (np.flatnonzero(present) + low).astype(values.dtype)
+            if len(distinct) == span:  # every value of the span occurs
+                return distinct, offsets
+            return distinct, (np.cumsum(present) - 1)[offsets]
+    distinct, codes = np.unique(values, return_inverse=True)
+    return distinct, codes.ravel()
+
+
+def _pair_weights(first, second, weight) -> WeightedPairs:
+    return _pairs_from_codes(*distinct_codes(first), *distinct_codes(second), weight)
 
 
 def _pairs_from_codes(
     first_values, first_codes, second_values, second_codes, weight
 ) -> WeightedPairs:
-    pair_codes = first_codes.ravel() * len(second_values) + second_codes.ravel()
-    pairs, inverse = np.unique(pair_codes, return_inverse=True)
-    inverse = inverse.ravel()
-    if weight is None:
-        totals = np.bincount(inverse, minlength=len(pairs))
+    pair_codes = first_codes * len(second_values) + second_codes
+    cells = len(first_values) * len(second_values)
+    if cells <= max(_COUNTING_SPAN, len(pair_codes)):
+        # Few possible pairs: count them all, keep those that occur.
+        counts = np.bincount(pair_codes, minlength=cells)
+        pairs = np.flatnonzero(counts)
+        inverse = None
     else:
-        totals = np.bincount(inverse, weights=weight, minlength=len(pairs))
+        pairs, inverse = np.unique(pair_codes, return_inverse=True)
+        inverse = inverse.ravel()
+        counts = np.bincount(inverse, minlength=len(pairs))
+    if weight is None:
+        totals = counts[pairs] if inverse is None else counts
+    else:
+        bins = pair_codes if inverse is None else inverse
+        totals = np.bincount(bins, weights=weight, minlength=len(counts))
+        totals = totals[pairs] if inverse is None else totals
         if weight.dtype.kind in "biu":
             totals = np.rint(totals).astype(np.int64)
     return WeightedPairs(
         first_values[pairs // len(second_values)],
         second_values[pairs % len(second_values)],
-        totals,
+        totals.astype(np.int64) if weight is None else totals,
     )
 
 
@@ -248,9 +283,8 @@ def log_loss_block(
     row_sums = y_proba.sum(axis=1)
     not_normalized = int(np.count_nonzero(~np.isclose(row_sums, 1, rtol=np.sqrt(eps))))
     log_proba = np.log(np.clip(y_proba, eps, 1 - eps)).astype(np.float64)
-    labels, codes = np.unique(y_true, return_inverse=True)
+    labels, codes = distinct_codes(y_true)
     _check_few_labels(labels, "y_true", row_offset)
-    codes = codes.ravel()
     weight = (
         np.bincount(codes, minlength=len(labels)).astype(np.float64)
         if sample_weight is None
@@ -258,9 +292,16 @@ def log_loss_block(
     )
     if sample_weight is not None:
         log_proba = log_proba * np.asarray(sample_weight, dtype=np.float64)[:, None]
-    sums = np.zeros((len(labels), log_proba.shape[1]))
-    np.add.at(sums, codes, log_proba)
-    return LogLossStats(labels, weight, sums, not_normalized)
+    return LogLossStats(
+        labels, weight, _sums_by_code(codes, log_proba, len(labels)), not_normalized
+    )
+
+
+def _sums_by_code(codes: np.ndarray, values: np.ndarray, n_codes: int) -> np.ndarray:
+    """Column sums of ``values`` over the rows of each code."""
+    return np.column_stack(
+        [np.bincount(codes, weights=column, minlength=n_codes) for column in values.T]
+    ).reshape(n_codes, values.shape[1])
 
 
 def merge_log_loss(*parts: LogLossStats) -> LogLossStats:
@@ -268,15 +309,13 @@ def merge_log_loss(*parts: LogLossStats) -> LogLossStats:
     widths = {p.log_proba.shape[1] for p in parts}
     if len(widths) != 1:
         raise ValueError(f"y_proba blocks have different widths: {sorted(widths)}")
-    labels, codes = np.unique(
-        np.concatenate([p.labels for p in parts]), return_inverse=True
-    )
-    codes = codes.ravel()
+    labels, codes = distinct_codes(np.concatenate([p.labels for p in parts]))
     weight = np.bincount(
         codes, weights=np.concatenate([p.weight for p in parts]), minlength=len(labels)
     )
-    sums = np.zeros((len(labels), widths.pop()))
-    np.add.at(sums, codes, np.concatenate([p.log_proba for p in parts]))
+    sums = _sums_by_code(
+        codes, np.concatenate([p.log_proba for p in parts]), len(labels)
+    )
     return LogLossStats(labels, weight, sums, sum(p.not_normalized for p in parts))
 
 
@@ -324,17 +363,24 @@ def score_summary_block(
     check_finite(y_true, "y_true", row_offset)
     check_finite(y_score, "y_score", row_offset)
     _check_weights(sample_weight, row_offset)
-    labels, label_codes = np.unique(y_true, return_inverse=True)
+    labels, label_codes = distinct_codes(y_true)
     _check_few_labels(labels, "y_true", row_offset)
-    scores, score_codes = np.unique(y_score, return_inverse=True)
+    if len(y_score) == 0:
+        return ScoreSummary(
+            labels, np.inf, -np.inf, _pair_weights(y_true, y_score, None)
+        )
+    low, high = float(np.min(y_score)), float(np.max(y_score))
+    # Continuous scores show more than max_distinct distinct values among
+    # their first 2 * max_distinct: then the whole block need not be sorted.
+    if len(np.unique(y_score[: 2 * max_distinct + 1])) > max_distinct:
+        return ScoreSummary(labels, low, high, None)
+    scores, score_codes = distinct_codes(y_score)
     pairs = None
     if len(scores) <= max_distinct:
         pairs = _pairs_from_codes(
             labels, label_codes, scores, score_codes, sample_weight
         )
-    if len(scores) == 0:
-        return ScoreSummary(labels, np.inf, -np.inf, pairs)
-    return ScoreSummary(labels, float(scores[0]), float(scores[-1]), pairs)
+    return ScoreSummary(labels, low, high, pairs)
 
 
 def merge_score_summaries(
