@@ -152,7 +152,7 @@ def in_memory_to_dask(X, y: np.ndarray) -> tuple[da.Array, da.Array]:
     row_bytes = 8 * (X.shape[1] if not sp.issparse(X) else max(1, X.nnz // X.shape[0]))
     chunks = row_chunks(X.shape[0], row_bytes, scheduler_threads())
     X_dask = da.from_array(X, chunks=(chunks, -1), asarray=not sp.issparse(X))
-    return X_dask, da.from_array(y, chunks=(chunks,))
+    return X_dask, da.from_array(y, chunks=(chunks, *([-1] * (y.ndim - 1))))
 
 
 @dataclass
@@ -236,3 +236,49 @@ def resolve_unknown_chunks(X: da.Array, y: da.Array) -> tuple[da.Array, da.Array
             "example dask_dataframe.to_dask_array(lengths=True)."
         ) from error
     return X, y
+
+
+def sample_weight_array(sample_weight, X: da.Array) -> da.Array:
+    """Sample weights as a float64 dask array in the row blocks of X (ones
+    when None), checked for length from chunk sizes."""
+    if sample_weight is None:
+        return da.ones(X.shape[0], chunks=(X.chunks[0],), dtype=np.float64)
+    weights = label_array(sample_weight).astype(np.float64)
+    if weights.shape[0] != X.shape[0]:
+        raise ValueError(
+            f"sample_weight has {weights.shape[0]} values but X has {X.shape[0]} "
+            "rows: give one weight per sample."
+        )
+    return align_labels(X, weights)
+
+
+def checked_weight_sum(weights: da.Array) -> float:
+    """Sum of persisted sample weights, after checking that all of them are
+    finite and non-negative (one pass over the weights)."""
+    total, smallest, finite = dask.compute(
+        weights.sum(), weights.min(), da.isfinite(weights).all()
+    )
+    if not finite:
+        raise ValueError(
+            "sample_weight contains NaN or infinity: give every sample a finite "
+            "weight (0 to leave it out)."
+        )
+    if smallest < 0:
+        raise ValueError(
+            f"Negative values in data passed to `sample_weight` (smallest: "
+            f"{smallest}): weights must be >= 0."
+        )
+    return float(total)
+
+
+def weighted_targets(labels: da.Array, weights: da.Array, class_weights) -> da.Array:
+    """Two-column targets ``[label, sample weight * class weight]``, one
+    block per row block, for weighted fits."""
+    per_sample = weights * np.asarray(class_weights)[labels.astype(np.intp)]
+    return da.stack([labels, per_sample], axis=1).rechunk({1: -1})
+
+
+def weight_per_class(labels: da.Array, weights: da.Array, n_classes: int) -> np.ndarray:
+    """Sum of the sample weights of each class (labels are class indices)."""
+    totals = da.bincount(labels.astype(np.intp), weights=weights, minlength=n_classes)
+    return totals.compute()

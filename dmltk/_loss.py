@@ -9,15 +9,20 @@ The coefficient vector ``coef`` has ``n_features`` entries, followed by the
 intercept when ``fit_intercept`` is true (scikit-learn's layout: intercept
 last).
 
+Labels come as ``targets``: either the 0/1 labels, shape (n_rows,), or, for
+weighted fits, a two-column array ``[label, sample weight]`` of shape
+(n_rows, 2), so that one block of targets travels with one block of rows.
+
 Objective (what :class:`dmltk.LogisticRegression` minimises, scikit-learn's)::
 
-    C * sum_i logloss(y_i, x_i . w + b) + 1/2 ||w||^2
+    C * sum_i s_i logloss(y_i, x_i . w + b) + 1/2 ||w||^2
 
-with ``logloss(y, z) = log(1 + exp(z)) - y z`` for ``y`` in {0, 1}. The solver
-sees it divided by ``C * n_samples`` so that the tolerance means what it means
-for scikit-learn's lbfgs::
+with ``logloss(y, z) = log(1 + exp(z)) - y z`` for ``y`` in {0, 1} and
+sample weights ``s_i`` (1 when not given). The solver sees it divided by
+``C * sum_i s_i`` so that the tolerance means what it means for scikit-learn's
+lbfgs::
 
-    f(w, b) = mean_i logloss(y_i, x_i . w + b) + ||w||^2 / (2 C n)
+    f(w, b) = sum_i s_i logloss(y_i, x_i . w + b) / S + ||w||^2 / (2 C S)
 """
 
 from __future__ import annotations
@@ -60,16 +65,29 @@ def _margins(X, coef: np.ndarray, fit_intercept: bool) -> np.ndarray:
     return np.asarray(z, dtype=np.float64).ravel()
 
 
-def _loss_and_residual(z: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+def split_targets(targets: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """Labels and sample weights (None when unweighted) of a block of targets."""
+    if targets.ndim == 2:
+        return targets[:, 0], targets[:, 1]
+    return targets, None
+
+
+def _loss_and_residual(z: np.ndarray, targets: np.ndarray) -> tuple[float, np.ndarray]:
+    """Weighted loss sum and weighted residual ``s * (expit(z) - y)``."""
+    y, weights = split_targets(targets)
     # log(1 + exp(z)) - y z == -log_expit(-z) - y z, stable for any z.
-    loss = -float(np.sum(log_expit(-z))) - float(y @ z)
+    pointwise = log_expit(-z)
+    pointwise += y * z
     residual = expit(z)
     residual -= y
-    return loss, residual
+    if weights is None:
+        return -float(np.sum(pointwise)), residual
+    residual *= weights
+    return -float(weights @ pointwise), residual
 
 
 def loss_gradient_block(
-    X, y: np.ndarray, coef: np.ndarray, fit_intercept: bool
+    X, targets: np.ndarray, coef: np.ndarray, fit_intercept: bool
 ) -> np.ndarray:
     """Loss sum and gradient sum of the binomial logistic loss on one block.
 
@@ -81,8 +99,9 @@ def loss_gradient_block(
     ----------
     X : ndarray of shape (n_rows, n_features) or CSR matrix
         One block of rows. Dense blocks should be C-contiguous.
-    y : ndarray of shape (n_rows,)
-        Labels encoded as 0.0 / 1.0.
+    targets : ndarray of shape (n_rows,) or (n_rows, 2)
+        Labels encoded as 0.0 / 1.0, with sample weights as a second column
+        for weighted fits.
     coef : ndarray of shape (n_features + fit_intercept,)
         Coefficients, intercept last.
     fit_intercept : bool
@@ -91,16 +110,16 @@ def loss_gradient_block(
     Returns
     -------
     ndarray of shape (1 + n_features + fit_intercept,)
-        ``[sum_i logloss_i, sum_i r_i x_i, (sum_i r_i)]`` with
-        ``r_i = expit(z_i) - y_i``: a monoid under addition, so partial results
-        of many blocks are merged by summing them.
+        ``[sum_i s_i logloss_i, sum_i r_i x_i, (sum_i r_i)]`` with
+        ``r_i = s_i (expit(z_i) - y_i)``: a monoid under addition, so partial
+        results of many blocks are merged by summing them.
     """
     n_rows, n_features = X.shape
     out = np.zeros(packed_size(n_features, fit_intercept))
     gradient = out[1 : 1 + n_features]
     if sp.issparse(X):
         z = _margins(X, coef, fit_intercept)
-        loss, residual = _loss_and_residual(z, y)
+        loss, residual = _loss_and_residual(z, targets)
         gradient += X.T @ residual
         out[0] = loss
         if fit_intercept:
@@ -113,7 +132,7 @@ def loss_gradient_block(
     for start in range(0, n_rows, step):
         rows = X[start : start + step]
         z = _margins(rows, coef, fit_intercept)
-        slice_loss, residual = _loss_and_residual(z, y[start : start + step])
+        slice_loss, residual = _loss_and_residual(z, targets[start : start + step])
         loss += slice_loss
         residual_sum += residual.sum()
         gradient += residual @ rows
@@ -140,15 +159,15 @@ def margins_block(X, coef_slice: np.ndarray) -> np.ndarray:
     return np.asarray(X @ coef_slice, dtype=np.float64).ravel()
 
 
-def loss_residual(z: np.ndarray, y: np.ndarray, intercept: float) -> np.ndarray:
+def loss_residual(z: np.ndarray, targets: np.ndarray, intercept: float) -> np.ndarray:
     """Loss and residual of one block row from its summed margins.
 
     Parameters
     ----------
     z : ndarray of shape (n_rows,)
         ``sum_j X_ij @ w_j``, without the intercept.
-    y : ndarray of shape (n_rows,)
-        Labels, 0.0 / 1.0.
+    targets : ndarray of shape (n_rows,) or (n_rows, 2)
+        Labels, 0.0 / 1.0, and sample weights as a second column if any.
     intercept : float
         Added to every margin (0.0 without an intercept).
 
@@ -156,9 +175,9 @@ def loss_residual(z: np.ndarray, y: np.ndarray, intercept: float) -> np.ndarray:
     -------
     ndarray of shape (2 + n_rows,)
         ``[loss sum, residual sum, residual...]`` with residual
-        ``expit(z + b) - y``.
+        ``s * (expit(z + b) - y)``.
     """
-    loss, residual = _loss_and_residual(z + intercept, y)
+    loss, residual = _loss_and_residual(z + intercept, targets)
     return np.concatenate([[loss, residual.sum()], residual])
 
 
@@ -187,7 +206,7 @@ def penalized_objective(
     packed_sum: np.ndarray,
     coef: np.ndarray,
     *,
-    n_samples: int,
+    weight_sum: float,
     C: float,
     fit_intercept: bool,
 ) -> tuple[float, np.ndarray]:
@@ -199,8 +218,9 @@ def penalized_objective(
         Sum over all blocks of :func:`loss_gradient_block`.
     coef : ndarray
         The coefficients the blocks were evaluated at.
-    n_samples : int
-        Total number of rows over all blocks.
+    weight_sum : float
+        Sum of the sample weights over all blocks (the number of rows when
+        unweighted).
     C : float
         Inverse regularisation strength; ``np.inf`` means no penalty.
     fit_intercept : bool
@@ -209,14 +229,14 @@ def penalized_objective(
     Returns
     -------
     value : float
-        ``mean logloss + ||w||^2 / (2 C n)``.
+        ``weighted mean logloss + ||w||^2 / (2 C S)``, S the weight sum.
     gradient : ndarray of the shape of ``coef``
     """
-    value = packed_sum[0] / n_samples
-    gradient = packed_sum[1:] / n_samples
+    value = packed_sum[0] / weight_sum
+    gradient = packed_sum[1:] / weight_sum
     if np.isfinite(C):
         weights = coef[: coef.size - int(fit_intercept)]
-        strength = 1.0 / (C * n_samples)
+        strength = 1.0 / (C * weight_sum)
         value += 0.5 * strength * float(weights @ weights)
         gradient[: weights.size] += strength * weights
     return float(value), gradient

@@ -17,6 +17,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
     _check_feature_names,
     _check_n_features,
+    _check_sample_weight,
     check_is_fitted,
     validate_data,
 )
@@ -63,14 +64,22 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         Whether to fit an (unpenalised) intercept.
     tol : float, default=1e-4
         Stop when every entry of the gradient of the objective divided by
-        ``C * n_samples`` is at most ``tol`` in absolute value: the meaning of
-        scikit-learn's ``tol`` for ``solver="lbfgs"``.
+        ``C * S`` (S: the number of samples, or the sum of the sample weights)
+        is at most ``tol`` in absolute value: the meaning of scikit-learn's
+        ``tol`` for ``solver="lbfgs"``.
     max_iter : int, default=100
         Largest number of solver iterations. A ``ConvergenceWarning`` is
         issued when the solver stops before meeting ``tol``.
     solver : {"lbfgs"}, default="lbfgs"
         scipy's L-BFGS-B, run on the client; each of its function evaluations
         is one distributed pass over the data.
+    class_weight : dict, "balanced" or None, default=None
+        Weight of each class, multiplying the sample weights:
+        ``{label: weight}`` (missing labels weigh 1), or ``"balanced"`` for
+        scikit-learn's ``n_samples / (n_classes * np.bincount(y))``.
+    warm_start : bool, default=False
+        Start from the previous fit's ``coef_`` and ``intercept_`` (when the
+        number of features matches) instead of zeros.
     verbose : int, default=0
         Show a progress bar (tqdm, on stderr) with the objective and the
         largest gradient entry after each iteration.
@@ -89,8 +98,8 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         Defined when X had string column names.
     objective_history_ : ndarray of shape (n_iter_[0],)
         After each iteration, the objective the solver minimises:
-        ``mean logloss + ||w||^2 / (2 C n_samples)`` (scikit-learn's
-        objective divided by ``C * n_samples``).
+        ``weighted mean logloss + ||w||^2 / (2 C S)`` (scikit-learn's
+        objective divided by ``C * S``).
     fit_stats_ : dict
         About the last fit: ``layout`` (``"rows"``, ``"columns"`` or
         ``"blocks"``, read from the chunks of X), ``evaluations`` (of loss and
@@ -135,6 +144,8 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         "tol": [Interval(numbers.Real, 0, None, closed="left")],
         "max_iter": [Interval(numbers.Integral, 0, None, closed="left")],
         "solver": [StrOptions({"lbfgs"})],
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+        "warm_start": ["boolean"],
         "verbose": ["verbose"],
     }
 
@@ -146,6 +157,8 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         tol: float = 1e-4,
         max_iter: int = 100,
         solver: str = "lbfgs",
+        class_weight=None,
+        warm_start: bool = False,
         verbose: int = 0,
     ):
         self.C = C
@@ -153,6 +166,8 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         self.tol = tol
         self.max_iter = max_iter
         self.solver = solver
+        self.class_weight = class_weight
+        self.warm_start = warm_start
         self.verbose = verbose
 
     def __sklearn_tags__(self):
@@ -163,7 +178,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ fit
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Fit the model on X and y.
 
         Parameters
@@ -173,6 +188,10 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             Training data. Dask inputs stay on the workers.
         y : array-like or dask array/Series of shape (n_samples,)
             Two distinct labels (numbers, strings or booleans).
+        sample_weight : array-like or dask array of shape (n_samples,), optional
+            Non-negative weight of every sample (multiplied by ``class_weight``
+            when both are given). An integer weight counts the sample that
+            many times.
 
         Returns
         -------
@@ -182,14 +201,13 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         client = current_client()
         sent_before = transfer_bytes(client) if client is not None else None
         if _data.is_dask(X):
-            blocks, counts = self._prepare_dask(X, y)
+            blocks, counts, weight_sum = self._prepare_dask(X, y, sample_weight)
         else:
-            blocks, counts = self._prepare_in_memory(X, y)
-        n_samples = blocks.X.shape[0]
+            blocks, counts, weight_sum = self._prepare_in_memory(X, y, sample_weight)
         evaluator = BlockEvaluator(blocks.X, blocks.y)
         # Dropping the last references releases what fit persisted.
         del blocks
-        result = self._solve(evaluator, n_samples, counts)
+        result = self._solve(evaluator, weight_sum, counts)
         sent = (
             sum(transfer_bytes(client).values()) - sum(sent_before.values())
             if client is not None
@@ -222,7 +240,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             )
         return self
 
-    def _solve(self, evaluator, n_samples, counts):
+    def _solve(self, evaluator, weight_sum, counts):
         n_features = self.n_features_in_
         fit_intercept = self.fit_intercept
         C = float(self.C)
@@ -230,13 +248,18 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         def value_and_gradient(coef):
             packed = evaluator.loss_gradient(coef, fit_intercept)
             return _loss.penalized_objective(
-                packed, coef, n_samples=n_samples, C=C, fit_intercept=fit_intercept
+                packed, coef, weight_sum=weight_sum, C=C, fit_intercept=fit_intercept
             )
 
         coef0 = np.zeros(n_features + int(fit_intercept))
-        if fit_intercept:
-            # Start from the log-odds of the labels: the optimal intercept when
-            # every weight is zero.
+        if self.warm_start and getattr(self, "coef_", None) is not None:
+            if self.coef_.shape == (1, n_features):
+                coef0[:n_features] = self.coef_[0]
+                if fit_intercept:
+                    coef0[-1] = self.intercept_[0]
+        elif fit_intercept:
+            # Start from the log-odds of the labels: the optimal intercept
+            # (unweighted) when every weight is zero.
             coef0[-1] = np.log(counts[1] / counts[0])
         progress, close = self._progress_bar()
         try:
@@ -272,7 +295,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
 
         return progress, bar.close
 
-    def _prepare_in_memory(self, X, y):
+    def _prepare_in_memory(self, X, y, sample_weight):
         X, y = validate_data(
             self,
             X,
@@ -286,10 +309,39 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             y, return_inverse=True, return_counts=True
         )
         self._set_classes(classes)
-        X_dask, y_dask = _data.in_memory_to_dask(X, y_encoded.astype(np.float64))
-        return _data.persist_blocks(X_dask, y_dask), counts
+        targets = y_encoded.astype(np.float64)
+        if sample_weight is not None or self.class_weight is not None:
+            weights = _check_sample_weight(
+                sample_weight, X, dtype=np.float64, ensure_non_negative=True
+            )
+            totals = np.bincount(y_encoded, weights=weights, minlength=len(classes))
+            weights = weights * self._class_weights(totals)[y_encoded]
+            targets = np.column_stack([targets, weights])
+            weight_sum = float(weights.sum())
+        else:
+            weight_sum = float(X.shape[0])
+        _check_weight_sum(weight_sum)
+        X_dask, targets_dask = _data.in_memory_to_dask(X, targets)
+        return _data.persist_blocks(X_dask, targets_dask), counts, weight_sum
 
-    def _prepare_dask(self, X, y):
+    def _class_weights(self, totals: np.ndarray) -> np.ndarray:
+        """Weight of each class, in the order of ``classes_``, from the sum of
+        the sample weights of each class (its count when unweighted)."""
+        if self.class_weight is None:
+            return np.ones(len(totals))
+        if self.class_weight == "balanced":
+            # scikit-learn's definition: n_samples / (n_classes * count), with
+            # weighted counts when there are sample weights.
+            return totals.sum() / (len(totals) * totals)
+        unknown = set(self.class_weight) - set(self.classes_.tolist())
+        if unknown:
+            raise ValueError(
+                f"class_weight names label(s) {sorted(map(str, unknown))} that are "
+                f"not in y (classes: {self.classes_.tolist()})."
+            )
+        return np.array([float(self.class_weight.get(c, 1.0)) for c in self.classes_])
+
+    def _prepare_dask(self, X, y, sample_weight):
         X, names = _data.feature_array(X)
         y = _data.label_array(y)
         if _data.has_unknown_chunks(X) or _data.has_unknown_chunks(y):
@@ -318,11 +370,21 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         )
         classes, counts = _merge_summaries(nonfinite, label_summaries)
         self._set_classes(classes)
-        y01 = blocks.y.map_blocks(
+        targets = blocks.y.map_blocks(
             _blocks.encode_binary_labels, classes[1], dtype=np.float64
         )
-        (y01,) = _data.persist(y01)
-        return _data.Blocks(blocks.X, y01), counts
+        if sample_weight is None and self.class_weight is None:
+            (targets,) = _data.persist(targets)
+            return _data.Blocks(blocks.X, targets), counts, float(n_samples)
+        weights = _data.sample_weight_array(sample_weight, blocks.X)
+        totals = counts
+        if sample_weight is not None and self.class_weight == "balanced":
+            totals = _data.weight_per_class(targets, weights, len(counts))
+        targets = _data.weighted_targets(targets, weights, self._class_weights(totals))
+        (targets,) = _data.persist(targets)
+        weight_sum = _data.checked_weight_sum(targets[:, 1])
+        _check_weight_sum(weight_sum)
+        return _data.Blocks(blocks.X, targets), counts, weight_sum
 
     def _set_classes(self, classes):
         if len(classes) < 2:
@@ -507,6 +569,13 @@ def _two_columns(margins, function):
 
 def _labels(margins, classes):
     return classes[(margins > 0).astype(np.intp)]
+
+
+def _check_weight_sum(weight_sum: float) -> None:
+    if not weight_sum > 0:
+        raise ValueError(
+            "The sample weights sum to 0: at least one sample needs a positive weight."
+        )
 
 
 def _merge_summaries(nonfinite, label_summaries):

@@ -11,9 +11,19 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from dmltk import LogisticRegression
 
-# Checks that cannot pass, each with its reason (none so far). They run
-# anyway and are expected to fail, so a fix shows up as an XPASS.
-EXPECTED_FAILED_CHECKS: dict[str, str] = {}
+# Checks that cannot pass, each with its reason. They run anyway and are
+# expected to fail, so a fix shows up as an XPASS.
+_STOPS_APART = (
+    "the check compares decision functions at rtol=1e-7, but L-BFGS stops when "
+    "the objective decreases by less than 64 eps (scikit-learn's own setting), "
+    "and the weighted fit and the fit on repeated rows, whose sums round "
+    "differently, stop about 1e-3 (tol=1e-4) to 1e-7 (tol=1e-12) apart. "
+    "tests/test_weights.py checks the same equivalence against the optimum."
+)
+EXPECTED_FAILED_CHECKS: dict[str, str] = {
+    "check_sample_weight_equivalence_on_dense_data": _STOPS_APART,
+    "check_sample_weight_equivalence_on_sparse_data": _STOPS_APART,
+}
 
 
 @parametrize_with_checks(
