@@ -6,6 +6,7 @@ from .io import read_libsvm, read_table
 from .linear_model import LogisticRegression
 from .model_selection import train_test_split
 from .partition import partition, placement
+from .persistence import load, save
 
 __version__ = "0.1.0"
 
@@ -13,10 +14,12 @@ __all__ = [
     "LogisticRegression",
     "__version__",
     "connect",
+    "load",
     "metrics",
     "partition",
     "placement",
     "read_libsvm",
     "read_table",
+    "save",
     "train_test_split",
 ]
