@@ -72,9 +72,8 @@ def _any_dask(*values) -> bool:
 def _as_array(value, name: str, ndims: tuple[int, ...]):
     """A dask array (from a dask collection) or a numpy array, of allowed ndim."""
     if is_dask(value) and not isinstance(value, da.Array):
-        columns = getattr(value, "columns", None)
-        if columns is not None and 1 in ndims and len(columns) == 1:
-            value = value[columns[0]]
+        # A dask Series or DataFrame; measuring its partitions (one pass)
+        # gives the array known chunk sizes to check lengths against.
         value = value.to_dask_array(lengths=True)
     elif not is_dask(value):
         value = np.asarray(value)

@@ -7,7 +7,9 @@ import warnings
 
 import dask
 import dask.array as da
+import dask.dataframe as dd
 import numpy as np
+import pandas as pd
 import pytest
 import sklearn.metrics as skm
 from distributed import wait
@@ -131,6 +133,18 @@ def test_zero_division_behaves_like_sklearn(scheduler):
             as_dask(y_true), as_dask(y_pred), zero_division=1.0
         )
     assert got == skm.precision_score(y_true, y_pred, zero_division=1.0) == 1.0
+
+
+def test_dask_series_and_frames_are_accepted(scheduler):
+    y_true, y_pred, proba, _ = binary_data()
+    frame = pd.DataFrame({"y": y_true, "pred": y_pred, "p1": proba, "p0": 1 - proba})
+    dask_frame = dd.from_pandas(frame, npartitions=7)
+    got = metrics.accuracy_score(dask_frame["y"], dask_frame[["pred"]])
+    assert got == skm.accuracy_score(y_true, y_pred)
+    got = metrics.roc_auc_score(dask_frame["y"], dask_frame["p1"])
+    assert got == pytest.approx(skm.roc_auc_score(y_true, proba), rel=1e-12)
+    got = metrics.log_loss(dask_frame["y"], dask_frame[["p0", "p1"]])
+    assert got == pytest.approx(skm.log_loss(y_true, proba), rel=1e-12)
 
 
 def test_dask_predictions_against_numpy_truth(scheduler):
