@@ -82,6 +82,7 @@ def summarize_labels(y: np.ndarray) -> dict:
     }
 
 
-def encode_binary_labels(y: np.ndarray, positive_label) -> np.ndarray:
-    """Labels as float64 0.0 / 1.0, with 1.0 where ``y == positive_label``."""
-    return (np.asarray(y) == positive_label).astype(np.float64)
+def encode_labels(y: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """Labels as float64 class indices into the sorted ``classes`` (0.0 / 1.0
+    for two classes)."""
+    return np.searchsorted(classes, np.asarray(y)).astype(np.float64)

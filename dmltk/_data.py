@@ -189,9 +189,22 @@ def aligned(X: da.Array) -> da.Array:
 def persist_blocks(X: da.Array, y: da.Array) -> Blocks:
     """Persist X (in aligned blocks, keeping its grid) and y (in X's rows).
 
-    Already persisted blocks stay where they are.
+    Already persisted blocks stay where they are: on a distributed cluster,
+    each one's aligned view is computed on the worker that holds it, so the
+    same data gives the same placement (and the same sums) on every fit.
     """
-    X = aligned(X)
+    client = current_client()
+    if client is not None and is_persisted(X):
+        holders = client.who_has(X)
+        keys = X.__dask_keys__()
+
+        def home(index):
+            found = holders.get(keys[index[0]][index[1]]) or ()
+            return min(found) if found else None
+
+        X = pin_blocks(client, X, home, aligned_block)
+    else:
+        X = aligned(X)
     y = align_labels(X, y)
     if is_persisted(y):
         (X,) = dask.persist(X)
@@ -282,3 +295,34 @@ def weight_per_class(labels: da.Array, weights: da.Array, n_classes: int) -> np.
     """Sum of the sample weights of each class (labels are class indices)."""
     totals = da.bincount(labels.astype(np.intp), weights=weights, minlength=n_classes)
     return totals.compute()
+
+
+def pin_blocks(client, array: da.Array, worker_of, function) -> da.Array:
+    """Persist ``function`` of every block of ``array``, block ``index`` on
+    worker ``worker_of(index)``.
+
+    Each task prefers its worker: it runs there, fetching its block if the
+    block lives elsewhere (one move). The restriction is loose, so that if
+    that worker dies, the block is recomputed on another one instead of
+    waiting forever. ``worker_of`` may return None for "anywhere".
+    """
+    out_name = f"dmltk-{function.__name__}-{dask.base.tokenize(array, function)}"
+    graph = dict(array.__dask_graph__())
+    by_worker: dict[str, list] = {}
+    for index in np.ndindex(*array.numblocks):
+        key = (array.name, *index)
+        new_key = (out_name, *index)
+        graph[new_key] = (function, key)
+        by_worker.setdefault(worker_of(index), []).append(new_key)
+    futures = {}
+    for worker, wanted in by_worker.items():
+        batch = client.get(
+            graph,
+            wanted,
+            workers=[worker] if worker else None,
+            allow_other_workers=True,
+            sync=False,
+        )
+        futures.update(zip(wanted, batch, strict=True))
+    rebuild, args = array.__dask_postpersist__()
+    return rebuild(futures, *args, rename={array.name: out_name})

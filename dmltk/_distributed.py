@@ -127,6 +127,9 @@ class BlockEvaluator:
         # next; blocks that move later (a worker died) only cost transfers.
         self._home = {}
         if self._client is not None:
+            from distributed import wait
+
+            wait(X)  # blocks still being computed have no holder yet
             holders = self._client.who_has(X)
             self._home = {k: min(v) for k, v in holders.items() if v}
         # The futures of the previous evaluation are released only after the
@@ -191,11 +194,11 @@ class BlockEvaluator:
             return graph, [self._tree(graph, leaves, f"{step}-sum", first_blocks)]
 
         bounds = self._column_bounds
+        weights, intercept = _loss.split_coef(coef, bounds[-1], fit_intercept)
         coef_keys = []
         for j in range(len(bounds) - 1):
             coef_keys.append(f"{step}-coef-{j}")
-            graph[coef_keys[-1]] = coef[bounds[j] : bounds[j + 1]]
-        intercept = float(coef[-1]) if fit_intercept else 0.0
+            graph[coef_keys[-1]] = weights[bounds[j] : bounds[j + 1]]
         gradient_leaves = [[] for _ in coef_keys]
         scalar_leaves = []
         for i, (row, y_key) in enumerate(zip(self._x_keys, self._y_keys, strict=True)):
@@ -228,9 +231,9 @@ class BlockEvaluator:
         """Gathered outputs of :meth:`loss_gradient_graph` as one packed array."""
         if self.layout == "rows":
             return results[0]
-        (loss, residual_sum), *gradients = results
-        tail = [residual_sum] if fit_intercept else []
-        return np.concatenate([[loss], *gradients, tail])
+        scalars, *gradients = results
+        tail = [scalars[1:]] if fit_intercept else []
+        return np.concatenate([scalars[:1], *gradients, *tail])
 
     # --------------------------------------------------------- execution
     def loss_gradient(self, coef: np.ndarray, fit_intercept: bool) -> np.ndarray:

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.special import expit, log_expit
+from scipy.special import expit, log_expit, logsumexp
 
 # Rows of a dense block are processed in slices of about this many bytes, so
 # that the slice read for the margins is still in cache when the gradient
@@ -39,57 +39,83 @@ from scipy.special import expit, log_expit
 SLICE_BYTES = 2 * 1024 * 1024
 
 
-def packed_size(n_features: int, fit_intercept: bool) -> int:
-    """Length of the array :func:`loss_gradient_block` returns.
+def _aligned(array: np.ndarray) -> np.ndarray:
+    # Small arrays that arrive in a message can sit at addresses that are not
+    # a multiple of 8; BLAS then takes another code path whose sums round
+    # differently (measured: results differing in the last bit from one run
+    # to the next). A copy of a few kB restores bit-identical results.
+    return array if array.flags.aligned else array.copy()
 
-    Parameters
-    ----------
-    n_features : int
-        Number of columns of X.
-    fit_intercept : bool
-        Whether the coefficient vector ends with an intercept.
 
-    Returns
-    -------
-    int
-        ``1 + n_features + fit_intercept``: the loss sum, then the gradient.
+def n_outputs(n_features: int, coef: np.ndarray, fit_intercept: bool) -> int:
+    """Number of margin columns K: 1 for the binomial loss, the number of
+    classes for the multinomial one, from the length of ``coef``."""
+    return coef.size // (n_features + int(fit_intercept))
+
+
+def split_coef(
+    coef: np.ndarray, n_features: int, fit_intercept: bool
+) -> tuple[np.ndarray, np.ndarray | float]:
+    """Weights and intercept(s) of a packed coefficient vector.
+
+    Returns ``(w, b)`` with ``w`` of shape (n_features,) and a float ``b`` for
+    the binomial loss; ``W`` of shape (n_features, K) and ``b`` of shape (K,)
+    for the multinomial one. ``b`` is 0 without an intercept.
     """
-    return 1 + n_features + int(fit_intercept)
+    coef = _aligned(coef)
+    k = n_outputs(n_features, coef, fit_intercept)
+    weights = coef[: n_features * k]
+    intercept = coef[n_features * k :] if fit_intercept else np.zeros(k)
+    if k == 1:
+        return weights, float(intercept[0])
+    return weights.reshape(n_features, k), intercept
 
 
-def _margins(X, coef: np.ndarray, fit_intercept: bool) -> np.ndarray:
-    n_features = X.shape[1]
-    z = X @ coef[:n_features]
-    if fit_intercept:
-        z += coef[n_features]
-    return np.asarray(z, dtype=np.float64).ravel()
+def _margins(X, weights, intercept) -> np.ndarray:
+    z = np.asarray(X @ weights, dtype=np.float64)
+    z += intercept
+    return z if z.ndim == 2 else z.ravel()
 
 
 def split_targets(targets: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     """Labels and sample weights (None when unweighted) of a block of targets."""
+    targets = _aligned(targets)
     if targets.ndim == 2:
         return targets[:, 0], targets[:, 1]
     return targets, None
 
 
 def _loss_and_residual(z: np.ndarray, targets: np.ndarray) -> tuple[float, np.ndarray]:
-    """Weighted loss sum and weighted residual ``s * (expit(z) - y)``."""
+    """Weighted loss sum and weighted residual of margins ``z``.
+
+    Binomial (z of shape (n,)): residual ``s * (expit(z) - y)``. Multinomial
+    (z of shape (n, K)): residual ``s * (softmax(z) - onehot(y))``.
+    """
     y, weights = split_targets(targets)
-    # log(1 + exp(z)) - y z == -log_expit(-z) - y z, stable for any z.
-    pointwise = log_expit(-z)
-    pointwise += y * z
-    residual = expit(z)
-    residual -= y
+    if z.ndim == 1:
+        # log(1 + exp(z)) - y z == -log_expit(-z) - y z, stable for any z.
+        pointwise = log_expit(-z)
+        pointwise += y * z
+        pointwise *= -1.0
+        residual = expit(z)
+        residual -= y
+    else:
+        rows = np.arange(z.shape[0])
+        labels = y.astype(np.intp)
+        normaliser = logsumexp(z, axis=1)
+        pointwise = normaliser - z[rows, labels]
+        residual = np.exp(z - normaliser[:, None])
+        residual[rows, labels] -= 1.0
     if weights is None:
-        return -float(np.sum(pointwise)), residual
-    residual *= weights
-    return -float(weights @ pointwise), residual
+        return float(np.sum(pointwise)), residual
+    residual *= weights if residual.ndim == 1 else weights[:, None]
+    return float(weights @ pointwise), residual
 
 
 def loss_gradient_block(
     X, targets: np.ndarray, coef: np.ndarray, fit_intercept: bool
 ) -> np.ndarray:
-    """Loss sum and gradient sum of the binomial logistic loss on one block.
+    """Loss sum and gradient sum of the logistic loss on one block.
 
     Reads the block once: dense blocks are walked in cache-sized slices of
     rows, each slice used for its margins and, while still in cache, for its
@@ -100,106 +126,107 @@ def loss_gradient_block(
     X : ndarray of shape (n_rows, n_features) or CSR matrix
         One block of rows. Dense blocks should be C-contiguous.
     targets : ndarray of shape (n_rows,) or (n_rows, 2)
-        Labels encoded as 0.0 / 1.0, with sample weights as a second column
-        for weighted fits.
-    coef : ndarray of shape (n_features + fit_intercept,)
-        Coefficients, intercept last.
+        Labels (0.0 / 1.0 for the binomial loss, the class index for the
+        multinomial one), with sample weights as a second column for
+        weighted fits.
+    coef : ndarray of shape ((n_features + fit_intercept) * K,)
+        ``W`` of shape (n_features, K) raveled row by row, then the K
+        intercepts (K = 1: the binomial loss, scikit-learn's layout).
     fit_intercept : bool
-        Whether ``coef`` ends with an intercept.
+        Whether ``coef`` ends with intercepts.
 
     Returns
     -------
-    ndarray of shape (1 + n_features + fit_intercept,)
-        ``[sum_i s_i logloss_i, sum_i r_i x_i, (sum_i r_i)]`` with
-        ``r_i = s_i (expit(z_i) - y_i)``: a monoid under addition, so partial
+    ndarray of shape (1 + coef.size,)
+        ``[sum_i s_i loss_i, sum_i x_i r_i^T (raveled), (sum_i r_i)]`` with
+        ``r_i = s_i (p_i - y_i)``: a monoid under addition, so partial
         results of many blocks are merged by summing them.
     """
     n_rows, n_features = X.shape
-    out = np.zeros(packed_size(n_features, fit_intercept))
-    gradient = out[1 : 1 + n_features]
+    weights, intercept = split_coef(coef, n_features, fit_intercept)
+    out = np.zeros(1 + coef.size)
+    gradient = out[1 : 1 + weights.size].reshape(weights.shape)
     if sp.issparse(X):
-        z = _margins(X, coef, fit_intercept)
-        loss, residual = _loss_and_residual(z, targets)
+        loss, residual = _loss_and_residual(_margins(X, weights, intercept), targets)
         gradient += X.T @ residual
-        out[0] = loss
-        if fit_intercept:
-            out[-1] = residual.sum()
-        return out
-
-    step = max(1, SLICE_BYTES // max(1, n_features * X.itemsize))
-    loss = 0.0
-    residual_sum = 0.0
-    for start in range(0, n_rows, step):
-        rows = X[start : start + step]
-        z = _margins(rows, coef, fit_intercept)
-        slice_loss, residual = _loss_and_residual(z, targets[start : start + step])
-        loss += slice_loss
-        residual_sum += residual.sum()
-        gradient += residual @ rows
+        residual_sum = residual.sum(axis=0)
+    else:
+        step = max(1, SLICE_BYTES // max(1, n_features * X.itemsize))
+        loss, residual_sum = 0.0, 0.0
+        for start in range(0, n_rows, step):
+            rows = X[start : start + step]
+            slice_loss, residual = _loss_and_residual(
+                _margins(rows, weights, intercept), targets[start : start + step]
+            )
+            loss += slice_loss
+            residual_sum = residual_sum + residual.sum(axis=0)
+            gradient += rows.T @ residual
     out[0] = loss
     if fit_intercept:
-        out[-1] = residual_sum
+        out[1 + weights.size :] = residual_sum
     return out
 
 
-def margins_block(X, coef_slice: np.ndarray) -> np.ndarray:
-    """Partial margins ``X_ij @ w_j`` of one block of a column-split layout.
+def margins_block(X, weights: np.ndarray) -> np.ndarray:
+    """Partial margins ``X_ij @ W_j`` of one block of a column-split layout.
 
     Parameters
     ----------
     X : ndarray or CSR matrix of shape (n_rows, n_columns)
         Block (i, j).
-    coef_slice : ndarray of shape (n_columns,)
+    weights : ndarray of shape (n_columns,) or (n_columns, K)
         The coefficients of the columns of block column j.
 
     Returns
     -------
-    ndarray of shape (n_rows,)
+    ndarray of shape (n_rows,) or (n_rows, K)
     """
-    return np.asarray(X @ coef_slice, dtype=np.float64).ravel()
+    return _margins(X, _aligned(weights), 0.0)
 
 
-def loss_residual(z: np.ndarray, targets: np.ndarray, intercept: float) -> np.ndarray:
+def loss_residual(z: np.ndarray, targets: np.ndarray, intercept) -> tuple:
     """Loss and residual of one block row from its summed margins.
 
     Parameters
     ----------
-    z : ndarray of shape (n_rows,)
-        ``sum_j X_ij @ w_j``, without the intercept.
+    z : ndarray of shape (n_rows,) or (n_rows, K)
+        ``sum_j X_ij @ W_j``, without the intercept.
     targets : ndarray of shape (n_rows,) or (n_rows, 2)
-        Labels, 0.0 / 1.0, and sample weights as a second column if any.
-    intercept : float
+        Labels, and sample weights as a second column if any.
+    intercept : float or ndarray of shape (K,)
         Added to every margin (0.0 without an intercept).
 
     Returns
     -------
-    ndarray of shape (2 + n_rows,)
-        ``[loss sum, residual sum, residual...]`` with residual
-        ``s * (expit(z + b) - y)``.
+    scalars : ndarray of shape (1 + K,)
+        ``[loss sum, residual sum per margin column]``.
+    residual : ndarray of the shape of ``z``
+        ``s * (p - y)``.
     """
-    loss, residual = _loss_and_residual(z + intercept, targets)
-    return np.concatenate([[loss, residual.sum()], residual])
+    loss, residual = _loss_and_residual(_aligned(z) + intercept, targets)
+    return np.concatenate([[loss], np.atleast_1d(residual.sum(axis=0))]), residual
 
 
-def residual_scalars(packed_residual: np.ndarray) -> np.ndarray:
-    """``[loss sum, residual sum]`` of :func:`loss_residual`'s output."""
-    return packed_residual[:2].copy()
+def residual_scalars(loss_and_residual: tuple) -> np.ndarray:
+    """The ``scalars`` of :func:`loss_residual`'s output."""
+    return loss_and_residual[0]
 
 
-def gradient_block(X, packed_residual: np.ndarray) -> np.ndarray:
-    """Slice of the gradient sum from block (i, j): ``X_ij.T @ r_i``.
+def gradient_block(X, loss_and_residual: tuple) -> np.ndarray:
+    """Slice of the gradient sum from block (i, j): ``X_ij.T @ r_i``, raveled.
 
     Parameters
     ----------
     X : ndarray or CSR matrix of shape (n_rows, n_columns)
-    packed_residual : ndarray
+    loss_and_residual : tuple
         Output of :func:`loss_residual` for block row i.
 
     Returns
     -------
-    ndarray of shape (n_columns,)
+    ndarray of shape (n_columns * K,)
     """
-    return np.asarray(X.T @ packed_residual[2:], dtype=np.float64).ravel()
+    residual = _aligned(loss_and_residual[1])
+    return np.asarray(X.T @ residual, dtype=np.float64).ravel()
 
 
 def penalized_objective(
@@ -209,6 +236,7 @@ def penalized_objective(
     weight_sum: float,
     C: float,
     fit_intercept: bool,
+    n_features: int,
 ) -> tuple[float, np.ndarray]:
     """Turn summed block results into the normalised objective and its gradient.
 
@@ -224,7 +252,10 @@ def penalized_objective(
     C : float
         Inverse regularisation strength; ``np.inf`` means no penalty.
     fit_intercept : bool
-        Whether ``coef`` ends with an (unpenalised) intercept.
+        Whether ``coef`` ends with (unpenalised) intercepts.
+    n_features : int
+        Number of features; the intercepts are what follows
+        ``n_features * K`` weights.
 
     Returns
     -------
@@ -235,7 +266,7 @@ def penalized_objective(
     value = packed_sum[0] / weight_sum
     gradient = packed_sum[1:] / weight_sum
     if np.isfinite(C):
-        weights = coef[: coef.size - int(fit_intercept)]
+        weights = coef[: n_features * n_outputs(n_features, coef, fit_intercept)]
         strength = 1.0 / (C * weight_sum)
         value += 0.5 * strength * float(weights @ weights)
         gradient[: weights.size] += strength * weights

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import numbers
+import operator
 import time
 import warnings
 
 import numpy as np
-from scipy.special import expit, log_expit
+from scipy.special import expit, log_expit, log_softmax, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score
@@ -173,7 +175,6 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
-        tags.classifier_tags.multi_class = False
         return tags
 
     # ------------------------------------------------------------------ fit
@@ -223,11 +224,11 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             "bytes_between_workers": max(0, sent - evaluator.bytes_gathered),
         }
         del evaluator
-        n_features = self.n_features_in_
-        self.coef_ = result.x[:n_features].reshape(1, -1)
-        self.intercept_ = (
-            result.x[n_features:].copy() if self.fit_intercept else np.zeros(1)
+        weights, intercept = _loss.split_coef(
+            result.x, self.n_features_in_, self.fit_intercept
         )
+        self.coef_ = np.asarray(weights).T.reshape(self._n_outputs, -1).copy()
+        self.intercept_ = np.atleast_1d(np.asarray(intercept, dtype=np.float64)).copy()
         self.n_iter_ = np.array([result.n_iter], dtype=np.int32)
         self.objective_history_ = result.objective_history
         if not result.converged:
@@ -248,19 +249,42 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         def value_and_gradient(coef):
             packed = evaluator.loss_gradient(coef, fit_intercept)
             return _loss.penalized_objective(
-                packed, coef, weight_sum=weight_sum, C=C, fit_intercept=fit_intercept
+                packed,
+                coef,
+                weight_sum=weight_sum,
+                C=C,
+                fit_intercept=fit_intercept,
+                n_features=n_features,
             )
 
-        coef0 = np.zeros(n_features + int(fit_intercept))
-        if self.warm_start and getattr(self, "coef_", None) is not None:
-            if self.coef_.shape == (1, n_features):
-                coef0[:n_features] = self.coef_[0]
-                if fit_intercept:
-                    coef0[-1] = self.intercept_[0]
-        elif fit_intercept:
-            # Start from the log-odds of the labels: the optimal intercept
-            # (unweighted) when every weight is zero.
-            coef0[-1] = np.log(counts[1] / counts[0])
+        return self._run_solver(value_and_gradient, self._initial_coef(counts))
+
+    def _initial_coef(self, counts: np.ndarray) -> np.ndarray:
+        """The solver's starting point, in the packed layout of ``_loss``."""
+        n_features, k = self.n_features_in_, self._n_outputs
+        weights = np.zeros((n_features, k))
+        intercept = np.zeros(k)
+        previous = getattr(self, "coef_", None) if self.warm_start else None
+        if previous is not None and previous.shape == (k, n_features):
+            weights = previous.T
+            intercept = self.intercept_ if self.fit_intercept else intercept
+        elif k == 1:
+            # The log-odds of the labels: the optimal intercept (unweighted)
+            # when every weight is zero.
+            intercept[0] = np.log(counts[1] / counts[0])
+        else:
+            # Centred log-priors: the intercepts then sum to zero, and stay so,
+            # as scikit-learn's do (the multinomial loss ignores their mean).
+            intercept = np.log(counts) - np.log(counts).mean()
+        parts = [weights.ravel()] + ([intercept] if self.fit_intercept else [])
+        return np.concatenate(parts)
+
+    @property
+    def _n_outputs(self) -> int:
+        """Margin columns: 1 for two classes (binomial), else one per class."""
+        return 1 if len(self.classes_) == 2 else len(self.classes_)
+
+    def _run_solver(self, value_and_gradient, coef0):
         progress, close = self._progress_bar()
         try:
             # Under a local scheduler, worker threads share this process: one
@@ -370,9 +394,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         )
         classes, counts = _merge_summaries(nonfinite, label_summaries)
         self._set_classes(classes)
-        targets = blocks.y.map_blocks(
-            _blocks.encode_binary_labels, classes[1], dtype=np.float64
-        )
+        targets = blocks.y.map_blocks(_blocks.encode_labels, classes, dtype=np.float64)
         if sample_weight is None and self.class_weight is None:
             (targets,) = _data.persist(targets)
             return _data.Blocks(blocks.X, targets), counts, float(n_samples)
@@ -392,15 +414,6 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
                 "This solver needs samples of at least 2 classes in the data, but "
                 f"the data contains only one class: {classes[0]}"
             )
-        if len(classes) > 2:
-            shown = classes[:10].tolist()
-            raise ValueError(
-                "Only binary classification is supported. The type of the target "
-                f"is multiclass: y has {len(classes)} classes "
-                f"{shown}{' ...' if len(classes) > 10 else ''}. dmltk's multinomial "
-                "loss is planned; until then, fit one model per class against the "
-                "rest (sklearn.multiclass.OneVsRestClassifier)."
-            )
         self.classes_ = classes
 
     # -------------------------------------------------------------- predict
@@ -417,32 +430,21 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         )
 
     def _margins(self, X):
-        """``X @ coef_ + intercept_``: numpy now, or a lazy dask array whose
-        blocks are computed where the blocks of X are, in any layout."""
+        """``X @ coef_.T + intercept_``, of shape (n,) for two classes and
+        (n, K) for more: numpy now, or a lazy dask array whose blocks are
+        computed where the blocks of X are, in any layout."""
         X = self._check_predict_input(X)
-        weights, intercept = self.coef_[0], float(self.intercept_[0])
+        weights = self.coef_.T if self.coef_.shape[0] > 1 else self.coef_[0]
+        intercept = self.intercept_ if weights.ndim == 2 else self.intercept_[0]
         if not _data.is_dask(X):
             return _loss.margins_block(X, weights) + intercept
         bounds = np.cumsum([0, *X.chunks[1]])
-        if len(bounds) == 2:
-            partial = X.map_blocks(
-                _loss.margins_block,
-                weights,
-                drop_axis=1,
-                dtype=np.float64,
-                meta=np.empty((0,)),
-            )
-        else:
-            # One column of partial margins per block column, summed by dask.
-            partial = X.map_blocks(
-                _partial_margins,
-                weights,
-                bounds,
-                chunks=(X.chunks[0], (1,) * (len(bounds) - 1)),
-                dtype=np.float64,
-                meta=np.empty((0, 0)),
-            ).sum(axis=1)
-        return partial + intercept
+        # One lazy array of partial margins per block column, summed by dask.
+        parts = [
+            _map_margins(X.blocks[:, j], weights[bounds[j] : bounds[j + 1]])
+            for j in range(len(bounds) - 1)
+        ]
+        return functools.reduce(operator.add, parts) + intercept
 
     def decision_function(self, X):
         """Signed distance to the separating hyperplane, ``X @ coef_.T + b``.
@@ -454,9 +456,10 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
 
         Returns
         -------
-        ndarray or dask.array.Array of shape (n_samples,)
-            Lazy for dask input (nothing is computed), numpy otherwise.
-            Positive values favour ``classes_[1]``.
+        ndarray or dask.array.Array of shape (n_samples,) or (n_samples, K)
+            Lazy for dask input (nothing is computed), numpy otherwise. With
+            two classes, positive values favour ``classes_[1]``; with more,
+            one column per class.
         """
         return self._margins(X)
 
@@ -470,7 +473,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
 
         Returns
         -------
-        ndarray or dask.array.Array of shape (n_samples, 2)
+        ndarray or dask.array.Array of shape (n_samples, n_classes)
             Columns in the order of ``classes_``; lazy for dask input.
         """
         return _two_columns(self._margins(X), _probabilities)
@@ -480,7 +483,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
 
         Returns
         -------
-        ndarray or dask.array.Array of shape (n_samples, 2)
+        ndarray or dask.array.Array of shape (n_samples, n_classes)
         """
         return _two_columns(self._margins(X), _log_probabilities)
 
@@ -503,6 +506,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         return margins.map_blocks(
             _labels,
             self.classes_,
+            drop_axis=[1] if margins.ndim == 2 else [],
             dtype=self.classes_.dtype,
             meta=np.empty((0,), dtype=self.classes_.dtype),
         )
@@ -540,34 +544,55 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         return float(total / weight_sum)
 
 
-def _partial_margins(X, weights, bounds, block_info=None):
-    column = block_info[0]["chunk-location"][1]
-    part = weights[bounds[column] : bounds[column + 1]]
-    return _loss.margins_block(X, part)[:, None]
+def _map_margins(X, weights):
+    """Lazy margins of every row block of a one-block-column dask array."""
+    if weights.ndim == 1:
+        return X.map_blocks(
+            _loss.margins_block,
+            weights,
+            drop_axis=1,
+            dtype=np.float64,
+            meta=np.empty((0,)),
+        )
+    return X.map_blocks(
+        _loss.margins_block,
+        weights,
+        chunks=(X.chunks[0], (weights.shape[1],)),
+        dtype=np.float64,
+        meta=np.empty((0, 0)),
+    )
 
 
 def _probabilities(margins):
+    if margins.ndim == 2:
+        return softmax(margins, axis=1)
     positive = expit(margins)
     return np.column_stack([1.0 - positive, positive])
 
 
 def _log_probabilities(margins):
+    if margins.ndim == 2:
+        return log_softmax(margins, axis=1)
     return np.column_stack([log_expit(-margins), log_expit(margins)])
 
 
 def _two_columns(margins, function):
+    """``function`` of the margins, one column per class (lazy for dask)."""
     if not _data.is_dask(margins):
         return function(margins)
+    n_classes = margins.shape[1] if margins.ndim == 2 else 2
     return margins.map_blocks(
         function,
-        new_axis=1,
-        chunks=(margins.chunks[0], (2,)),
+        new_axis=[] if margins.ndim == 2 else [1],
+        chunks=(margins.chunks[0], (n_classes,)),
         dtype=np.float64,
         meta=np.empty((0, 0)),
     )
 
 
 def _labels(margins, classes):
+    if margins.ndim == 2:
+        return classes[np.argmax(margins, axis=1)]
     return classes[(margins > 0).astype(np.intp)]
 
 

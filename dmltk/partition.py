@@ -216,10 +216,10 @@ def _place(client, workers: list[str], X: da.Array, y):
     }
     # The copy into aligned memory runs on the target worker, after the move:
     # a block received over the network can sit at a misaligned address.
-    placed = [_pin_blocks(client, X_raw, block_worker.__getitem__, aligned_block)]
+    placed = [_data.pin_blocks(client, X_raw, block_worker.__getitem__, aligned_block)]
     if y is not None:
         placed.append(
-            _pin_blocks(client, raw[1], lambda i: block_worker[(*i, 0)], _same)
+            _data.pin_blocks(client, raw[1], lambda i: block_worker[(*i, 0)], _same)
         )
     # Return once the blocks are in place, so that later work (and its
     # transfer counts) does not overlap with the moves.
@@ -230,31 +230,6 @@ def _place(client, workers: list[str], X: da.Array, y):
 def _first_holder(who_has: dict, key) -> str | None:
     holders = who_has.get(key) or ()
     return sorted(holders)[0] if holders else None
-
-
-def _pin_blocks(client, array: da.Array, worker_of, function) -> da.Array:
-    """Persist ``function`` of every block of ``array``, block ``index`` on
-    worker ``worker_of(index)``.
-
-    Each task is restricted to its worker: it runs there, fetching its block
-    if the block lives elsewhere (one move, at partition time).
-    """
-    out_name = f"dmltk-{function.__name__}-{dask.base.tokenize(array, function)}"
-    graph = dict(array.__dask_graph__())
-    by_worker: dict[str, list] = {}
-    for index in np.ndindex(*array.numblocks):
-        key = (array.name, *index)
-        new_key = (out_name, *index)
-        graph[new_key] = (function, key)
-        by_worker.setdefault(worker_of(index), []).append(new_key)
-    futures = {}
-    for worker, wanted in by_worker.items():
-        batch = client.get(
-            graph, wanted, workers=[worker], allow_other_workers=False, sync=False
-        )
-        futures.update(zip(wanted, batch, strict=True))
-    rebuild, args = array.__dask_postpersist__()
-    return rebuild(futures, *args, rename={array.name: out_name})
 
 
 def _same(block):

@@ -199,13 +199,19 @@ def test_log_proba_has_no_underflow():
     assert log_proba[0, 1] == pytest.approx(-2000.0, rel=1e-6)
 
 
-def test_two_fits_on_the_same_cluster_are_bit_identical(client, breast_cancer):
+def test_two_fits_on_the_same_cluster_agree_to_rounding(client, breast_cancer):
+    # Sums run in a fixed order, but blocks that arrive over the network sit
+    # at varying addresses and BLAS may round their products differently in
+    # the last bit: the fits agree to rounding, not always bit for bit.
     X, y = breast_cancer
     X_dask = da.from_array(X, chunks=(60, 30)).persist()
     first = LogisticRegression(tol=1e-6).fit(X_dask, y)
     second = LogisticRegression(tol=1e-6).fit(X_dask, y)
-    np.testing.assert_array_equal(first.coef_, second.coef_)
-    np.testing.assert_array_equal(first.objective_history_, second.objective_history_)
+    np.testing.assert_allclose(first.coef_, second.coef_, rtol=1e-12, atol=1e-15)
+    assert first.n_iter_[0] == second.n_iter_[0]
+    np.testing.assert_allclose(
+        first.objective_history_, second.objective_history_, rtol=1e-13
+    )
 
 
 def test_convergence_warning_when_max_iter_is_reached(breast_cancer):

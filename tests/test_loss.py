@@ -66,7 +66,7 @@ def test_gradient_matches_finite_differences():
     def objective(w):
         packed = _loss.loss_gradient_block(X, y, w, True)
         return _loss.penalized_objective(
-            packed, w, weight_sum=n, C=C, fit_intercept=True
+            packed, w, weight_sum=n, C=C, fit_intercept=True, n_features=4
         )
 
     _, gradient = objective(coef)
@@ -82,12 +82,12 @@ def test_penalty_spares_the_intercept_and_vanishes_for_infinite_C():
     coef = np.array([3.0, 4.0, 10.0])
     packed = np.zeros(4)
     value, gradient = _loss.penalized_objective(
-        packed, coef, weight_sum=5, C=2.0, fit_intercept=True
+        packed, coef, weight_sum=5, C=2.0, fit_intercept=True, n_features=2
     )
     assert value == pytest.approx(0.5 * 25 / (2.0 * 5))
     np.testing.assert_allclose(gradient, [3 / 10, 4 / 10, 0.0])
     value, gradient = _loss.penalized_objective(
-        packed, coef, weight_sum=5, C=np.inf, fit_intercept=True
+        packed, coef, weight_sum=5, C=np.inf, fit_intercept=True, n_features=2
     )
     assert value == 0.0
     np.testing.assert_array_equal(gradient, 0.0)

@@ -36,7 +36,7 @@ def test_logistic_objective_matches_scipy_directly():
     def fun(w):
         packed = _loss.loss_gradient_block(X, y, w, True)
         return _loss.penalized_objective(
-            packed, w, weight_sum=300, C=1.0, fit_intercept=True
+            packed, w, weight_sum=300, C=1.0, fit_intercept=True, n_features=5
         )
 
     ours = minimize_lbfgs(fun, np.zeros(6), tol=1e-10, max_iter=500)

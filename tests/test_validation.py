@@ -61,17 +61,6 @@ def test_one_class_is_refused(kind):
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_more_than_two_classes_is_refused_with_the_reason(kind):
-    X, _ = data()
-    y = np.arange(len(X)) % 3
-    with pytest.raises(
-        ValueError,
-        match=r"Only binary classification is supported.*3 classes.*multinomial",
-    ):
-        LogisticRegression().fit(*convert(kind, X, y))
-
-
-@pytest.mark.parametrize("kind", KINDS)
 def test_continuous_labels_are_refused(kind):
     X, _ = data()
     y = np.linspace(0, 1, len(X))
