@@ -207,7 +207,11 @@ def _place(client, workers: list[str], X: da.Array, y):
     where = client.who_has(X_raw)
     units = _units(X_raw)
     unit_bytes = [sum(sizes[keys[i][j]] for i, j in unit) for unit in units]
-    current = [_first_holder(where, keys[i][j]) for i, j in [u[0] for u in units]]
+    # A unit counts as placed only if all its blocks share one worker.
+    current = []
+    for unit in units:
+        holders = {_first_holder(where, keys[i][j]) for i, j in unit}
+        current.append(holders.pop() if len(holders) == 1 else None)
     targets = _plan(unit_bytes, current, workers)
     block_worker = {
         block: target

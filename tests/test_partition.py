@@ -163,3 +163,14 @@ def test_placement_report_in_text_and_html(client):
     assert "blocks layout" in text and "<table>" in page
     with pytest.raises(ValueError, match=r"not persisted"):
         dmltk.placement(da.zeros((4, 4), chunks=2))
+
+
+def test_blocks_layout_keeps_each_block_row_on_one_worker(client):
+    # Tall data: R * d < C * n, so block rows are the units placed together
+    # and the margins of a block row are summed without a transfer.
+    X, y = dense_problem(n=4_000, d=8)
+    X_parts, _ = dmltk.partition(X, y, by="blocks", n_blocks=(4, 2))
+    where = client.who_has(X_parts)
+    for row in X_parts.__dask_keys__():
+        assert len({min(where[key]) for key in row}) == 1
+    assert dmltk.placement(X_parts).imbalance <= 1.1
