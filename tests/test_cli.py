@@ -503,3 +503,63 @@ def test_write_atomically_replaces_only_on_success(tmp_path):
     write_atomically(write, str(destination))
     assert [p.name for p in tmp_path.iterdir()] == ["pred.csv"]
     assert [p.name for p in destination.iterdir()] == ["new"]
+
+
+# ------------------------------------------------------------ the job script
+TRAIN_JOB = Path(__file__).resolve().parents[1] / "scripts" / "train_job.py"
+
+
+def run_job(*arguments) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(TRAIN_JOB), *map(str, arguments)],
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT,
+    )
+
+
+@pytest.mark.slow
+def test_train_job(scheduler_address, libsvm_files, tmp_path):
+    """The job's held-out metrics are scikit-learn's on the same split (redone
+    here on the threaded scheduler: the same blocks and seed give the same
+    rows); a run below --min-accuracy exits 1 and writes no model."""
+    model_path = tmp_path / "model.dmltk"
+    metrics_path = tmp_path / "metrics.json"
+    result = run_job(
+        libsvm_files["train"], "--model", model_path, "--seed", 7,
+        "--metrics-json", metrics_path, "--scheduler", scheduler_address,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "model written to" in result.stderr
+    model = dmltk.load(model_path)
+    X, y = dmltk.read_libsvm(libsvm_files["train"])
+    _, X_test, _, y_test = dmltk.train_test_split(X, y, test_size=0.2, random_state=7)
+    X_test, y_test = X_test.compute().toarray(), y_test.compute()
+    reported = json.loads(metrics_path.read_text())
+    assert reported["accuracy"] == pytest.approx(model.score(X_test, y_test))
+    assert reported["roc_auc"] == pytest.approx(
+        metrics.roc_auc_score(y_test, model.predict_proba(X_test)[:, 1])
+    )
+
+    rejected = tmp_path / "rejected.dmltk"
+    result = run_job(
+        libsvm_files["train"], "--model", rejected, "--min-accuracy", 0.999,
+        "--scheduler", scheduler_address,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "below --min-accuracy" in result.stderr
+    assert not rejected.exists()
+    assert leftovers(tmp_path) == []
+
+
+def test_train_job_failures(libsvm_files, tmp_path):
+    model_path = tmp_path / "model.dmltk"
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    result = run_job(
+        libsvm_files["train"], "--model", model_path, "--scheduler", address,
+        "--timeout", 1,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "job failed: Could not reach the Dask scheduler" in result.stderr
+    assert run_job(libsvm_files["train"], "--test-size", 2).returncode == 2
+    assert list(tmp_path.iterdir()) == []
