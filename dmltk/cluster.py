@@ -37,8 +37,9 @@ def connect(
        scheduler's);
     2. a client connected to ``address``, or to ``$DMLTK_SCHEDULER`` when set;
     3. a client on a new embedded :class:`distributed.LocalCluster` with one
-       worker process per core, one thread each, and the machine's memory
-       split evenly between them. The cluster closes with the client.
+       worker process per core, one thread each, the machine's memory split
+       evenly between them, and work stealing off (it would move persisted
+       blocks between workers). The cluster closes with the client.
 
     Parameters
     ----------
@@ -96,4 +97,8 @@ def connect(
         "memory_limit": int(psutil.virtual_memory().total * 0.9 / n_workers),
         **local_cluster_kwargs,
     }
-    return Client(n_workers=n_workers, set_as_default=True, **options)
+    # Work stealing would move a persisted block to another worker to even
+    # out a short queue of millisecond tasks: exactly the traffic a fit
+    # avoids. The scheduler reads this setting when it starts.
+    with dask.config.set({"distributed.scheduler.work-stealing": False}):
+        return Client(n_workers=n_workers, set_as_default=True, **options)

@@ -14,15 +14,19 @@ from sklearn.preprocessing import StandardScaler
 
 @pytest.fixture(scope="session")
 def cluster():
-    """Two worker processes with one thread each, talking over TCP."""
-    with LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        memory_limit="4GiB",
-        dashboard_address=":0",
-        silence_logs=logging.ERROR,
-    ) as local_cluster:
+    """Two worker processes with one thread each, talking over TCP, with work
+    stealing off as in the clusters dmltk.connect starts."""
+    with (
+        dask.config.set({"distributed.scheduler.work-stealing": False}),
+        LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            memory_limit="4GiB",
+            dashboard_address=":0",
+            silence_logs=logging.ERROR,
+        ) as local_cluster,
+    ):
         yield local_cluster
 
 

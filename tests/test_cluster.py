@@ -50,6 +50,10 @@ def test_starts_an_embedded_local_cluster_sized_to_the_machine():
         pids = set(client.run(os.getpid).values())
         assert len(pids) == len(workers)
         assert client.scheduler.address.startswith("tcp://")
+        # No work stealing: it would move persisted blocks between workers.
+        assert not client.run_on_scheduler(
+            lambda dask_scheduler: "stealing" in dask_scheduler.extensions
+        )
     assert client.status == "closed"
     with pytest.raises(ValueError):
         Client.current(allow_global=True)
