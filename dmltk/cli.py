@@ -22,7 +22,9 @@ import logging
 import math
 import os
 import shutil
+import signal
 import sys
+import threading
 import time
 import uuid
 import warnings
@@ -113,7 +115,7 @@ class Session:
         from . import connect
 
         if self.scheduler:
-            client = connect(self.scheduler, timeout=f"{self.timeout:g}s")
+            client = _connect_to_scheduler(self.scheduler, self.timeout)
         else:
             # Worker processes log to this process's stderr: errors only,
             # unless --verbose.
@@ -129,6 +131,57 @@ class Session:
                 f"(dashboard: {client.dashboard_link})"
             )
             yield client
+
+
+@contextlib.contextmanager
+def _deadline(seconds: float, message: str) -> Iterator[None]:
+    """Raise ``TimeoutError(message)`` in the main thread after ``seconds``.
+
+    distributed bounds the TCP connection by its timeout but not the
+    handshake that follows: a server that accepts the connection and never
+    answers (an HTTP server, a proxy) would hang a scheduled job forever.
+    POSIX only (SIGALRM); elsewhere, or off the main thread, no deadline.
+    """
+    if not hasattr(signal, "setitimer") or (
+        threading.current_thread() is not threading.main_thread()
+    ):
+        yield
+        return
+
+    def expire(signum, frame):
+        raise TimeoutError(message)
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _connect_to_scheduler(address: str, timeout: float):
+    from . import connect
+
+    # distributed's own timeout covers the connection; the handshake gets
+    # the same time again, plus a margin.
+    silent = (
+        f"something at {address} accepted the connection but did not answer "
+        "as a Dask scheduler"
+    )
+    try:
+        with _deadline(2 * timeout + 1, silent):
+            return connect(address, timeout=f"{timeout:g}s")
+    except OSError:
+        raise  # connect's message names the address and the timeout
+    except Exception as error:
+        # Something answered, but not as a Dask scheduler does (an HTTP
+        # server, say): its bytes can be read as absurd frame sizes.
+        raise OSError(
+            f"{address} did not answer as a Dask scheduler ({_failure_message(error)}"
+            "). Check the address and port (the scheduler's, often 8786, not the "
+            "dashboard's)."
+        ) from error
 
 
 def _one_line(text: str) -> str:

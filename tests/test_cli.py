@@ -419,6 +419,30 @@ def test_unreachable_scheduler(libsvm_files, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_server_that_is_not_a_scheduler(tmp_path):
+    """A server that accepts the connection but never answers as a scheduler
+    does (here an HTTP server) fails after the timeout instead of hanging."""
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=tmp_path,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.1)
+        address = f"tcp://127.0.0.1:{port}"
+        result = run_cli("info", "--timeout", 1, scheduler=address)
+    finally:
+        _stop([server])
+    assert_fails(result, 1, address, "did not answer as a Dask scheduler")
+
+
 @pytest.mark.parametrize(
     ("options", "fragment"),
     [
