@@ -116,6 +116,98 @@ def label_block(X: np.ndarray, seed: int, index: int, params: dict) -> np.ndarra
     return (noise < probability).astype(np.float64)
 
 
+# ------------------------------------------- multinomial and sparse problems
+# Used by bench_features.py; the binary problem above is unchanged.
+MULTINOMIAL_INTERCEPT_STD = 0.3
+
+
+def multinomial_parameters(problem: Problem, classes: int) -> dict:
+    """Column scales and means, true (d, K) weights and (K,) intercepts.
+
+    Features as in :meth:`Problem.parameters` (same ranges; its own stream
+    ``default_rng([seed])``, distinct from every block's ``[seed, i]``);
+    each class's margin has standard deviation ``MARGIN_STD`` in
+    standardised units.
+    """
+    rng = np.random.default_rng([problem.seed])
+    scales = 10.0 ** rng.uniform(*LOG10_SCALE_RANGE, problem.d)
+    means = rng.uniform(*MEAN_RANGE, problem.d) * scales
+    standard_weights = rng.standard_normal((problem.d, classes))
+    weights = standard_weights * MARGIN_STD / np.sqrt(problem.d) / scales[:, None]
+    intercepts = rng.standard_normal(classes) * MULTINOMIAL_INTERCEPT_STD
+    return {
+        "scales": scales,
+        "means": means,
+        "weights": weights,
+        "intercept": intercepts - means @ weights,
+    }
+
+
+def sparse_binary_parameters(problem: Problem, zero_share: float = 0.5) -> dict:
+    """Parameters of a binary problem whose true weights are partly zero.
+
+    Centred columns of scale ``10**[-0.1, 0.1]`` (unit-ish, so that
+    stochastic solvers such as scikit-learn's saga are not handicapped);
+    ``round(zero_share * d)`` true weights, at random places, are exactly
+    zero; the margin has standard deviation ``MARGIN_STD``. For
+    :func:`feature_block` and :func:`label_block`.
+    """
+    rng = np.random.default_rng([problem.seed])
+    scales = 10.0 ** rng.uniform(*LOG10_SCALE_RANGE, problem.d)
+    zeros = round(zero_share * problem.d)
+    standard_weights = rng.standard_normal(problem.d)
+    standard_weights *= MARGIN_STD / np.sqrt(max(problem.d - zeros, 1))
+    standard_weights[rng.permutation(problem.d)[:zeros]] = 0.0
+    return {
+        "scales": scales,
+        "means": np.zeros(problem.d),
+        "weights": standard_weights / scales,
+        "intercept": TRUE_INTERCEPT,
+    }
+
+
+def multinomial_label_block(
+    X: np.ndarray, seed: int, index: int, params: dict
+) -> np.ndarray:
+    """Labels (float64 0..K-1) of block ``index``: a draw from the softmax.
+
+    Uses the same block noise as :func:`label_block` (the first ``rows``
+    uniforms of ``default_rng([seed, index])``): the label is the class whose
+    cumulative probability interval holds the uniform.
+    """
+    from scipy.special import softmax
+
+    rng = np.random.default_rng([seed, index])
+    noise = rng.random(X.shape[0])
+    cumulative = np.cumsum(softmax(X @ params["weights"] + params["intercept"], 1), 1)
+    return np.sum(noise[:, None] > cumulative[:, :-1], axis=1).astype(np.float64)
+
+
+def labelled_numpy_data(
+    problem: Problem, params: dict, label_function: Callable
+) -> tuple[np.ndarray, np.ndarray]:
+    """X and y in memory, like :func:`numpy_data` for any parameters and labels.
+
+    ``label_function(X_block, seed, index, params)`` is :func:`label_block`
+    or :func:`multinomial_label_block`; blocks are generated with one BLAS
+    thread, as on a Dask worker, so the labels are the same bits.
+    """
+    from threadpoolctl import threadpool_limits
+
+    X = np.empty((problem.n, problem.d))
+    y = np.empty(problem.n)
+    start = 0
+    with threadpool_limits(limits=1, user_api="blas"):
+        for index, rows in enumerate(problem.row_chunks):
+            block = X[start : start + rows]
+            rng = np.random.default_rng([problem.seed, index])
+            rng.random(rows)
+            _fill_features(block, rng, params)
+            y[start : start + rows] = label_function(block, problem.seed, index, params)
+            start += rows
+    return X, y
+
+
 def _dask_feature_block(seed, row_chunks, params, block_id=None):
     index = block_id[0]
     return feature_block(seed, index, row_chunks[index], params)
