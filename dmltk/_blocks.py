@@ -86,3 +86,73 @@ def encode_labels(y: np.ndarray, classes: np.ndarray) -> np.ndarray:
     """Labels as float64 class indices into the sorted ``classes`` (0.0 / 1.0
     for two classes)."""
     return np.searchsorted(classes, np.asarray(y)).astype(np.float64)
+
+
+def column_sums(X, targets: np.ndarray) -> np.ndarray:
+    """Weighted column sums of one block (first pass of the standard
+    deviations).
+
+    Parameters
+    ----------
+    X : ndarray or CSR matrix of shape (n_rows, n_columns)
+    targets : ndarray of shape (n_rows,) or (n_rows, 2)
+        Labels, with sample weights as a second column if any.
+
+    Returns
+    -------
+    ndarray of shape (2 + n_columns,)
+        ``[sum s, sum s^2, sum_i s_i x_ij for every column j]``: sums, so
+        partial results of many blocks add up.
+    """
+    weights = _sample_weights(X, targets)
+    column_sums = np.asarray(X.T @ weights, dtype=np.float64).ravel()
+    return np.concatenate([[weights.sum(), weights @ weights], column_sums])
+
+
+def centred_squares(X, targets: np.ndarray, means: np.ndarray) -> np.ndarray:
+    """``sum_i s_i (x_ij - means_j)^2`` for every column of one block.
+
+    Computed from the centred values, not as ``sum s x^2 - S mean^2``, which
+    loses every digit when a column's mean is large against its spread. For
+    CSR blocks the implicit zeros contribute ``means_j^2`` times their
+    weight, so the block stays sparse.
+    """
+    weights = _sample_weights(X, targets)
+    if not sp.issparse(X):
+        centred = X - means
+        return np.square(centred).T @ weights
+    stored_weights = np.repeat(weights, np.diff(X.indptr))
+    centred = X.data - means[X.indices]
+    totals = np.bincount(
+        X.indices, weights=stored_weights * centred * centred, minlength=X.shape[1]
+    )
+    stored_weight_sums = np.bincount(
+        X.indices, weights=stored_weights, minlength=X.shape[1]
+    )
+    # Weight of the implicit zeros; exactly 0 for a column stored in full
+    # (the difference of two sums would leave rounding noise, times mean^2).
+    zero_weights = weights.sum() - stored_weight_sums
+    full = np.bincount(X.indices, minlength=X.shape[1]) == X.shape[0]
+    zero_weights[full] = 0.0
+    totals += np.clip(zero_weights, 0.0, None) * means * means
+    return totals
+
+
+def _sample_weights(X, targets: np.ndarray) -> np.ndarray:
+    return targets[:, 1] if targets.ndim == 2 else np.ones(X.shape[0])
+
+
+def standard_deviations(
+    weight_sum: float, weight_square_sum: float, centred_square_sums: np.ndarray
+) -> np.ndarray:
+    """Unbiased weighted standard deviation of every column, as Spark's
+    ``Summarizer`` computes it (reliability weights).
+
+    ``variance = sum s (x - mean)^2 / (S - sum s^2 / S)`` with ``S`` the
+    weight sum; with unit weights this is the sample variance, ``n - 1`` in
+    the denominator. 0 when there is a single (weighted) row.
+    """
+    denominator = weight_sum - weight_square_sum / weight_sum
+    if denominator <= 0.0:
+        return np.zeros_like(centred_square_sums)
+    return np.sqrt(centred_square_sums / denominator)

@@ -21,7 +21,7 @@ import numpy as np
 from dask.core import flatten
 from dask.sizeof import sizeof
 
-from . import _loss
+from . import _blocks, _loss
 
 # Partial results are merged this many at a time: no task receives more than
 # four partial results, and the tree has depth ceil(log_4(blocks)).
@@ -77,7 +77,8 @@ def transfer_bytes(client) -> dict[str, int]:
 
 
 class BlockEvaluator:
-    """The binomial loss and gradient over a grid of persisted blocks.
+    """The logistic loss, its gradient and Hessian products over a grid of
+    persisted blocks.
 
     Parameters
     ----------
@@ -102,6 +103,11 @@ class BlockEvaluator:
       which returns its slice of the gradient ``X_ij.T @ r_i``, summed by a
       tree along block column j. Per evaluation that moves about two
       n-vectors per column block and the gradient slices, never a block.
+
+    A Hessian-vector product travels the same way as a gradient: the rows
+    layout sends the point and the direction as one key; the column layouts
+    sum margins of both (2K columns instead of K) and send back the Hessian
+    weights times the direction's margins in place of the residual.
 
     Sum trees merge the blocks of one worker first, then across workers,
     in an order fixed when the evaluator is made, so results are the same
@@ -142,6 +148,7 @@ class BlockEvaluator:
         self._prefix = f"dmltk-{uuid.uuid4().hex[:12]}"
         self._counter = itertools.count()
         self.n_evaluations = 0
+        self.n_hessian_products = 0
         self.n_tasks = 0
         self.bytes_gathered = 0
 
@@ -167,25 +174,34 @@ class BlockEvaluator:
         return level[0]
 
     def loss_gradient_graph(
-        self, coef: np.ndarray, fit_intercept: bool
+        self, coef: np.ndarray, fit_intercept: bool, direction: np.ndarray | None = None
     ) -> tuple[dict, list]:
         """The graph of one evaluation at ``coef``, and the keys to gather.
 
         Gathering the keys and passing them to :meth:`assemble` gives the
-        packed ``[loss sum, gradient sum]`` of :func:`_loss.loss_gradient_block`.
+        packed ``[loss sum, gradient sum]`` of :func:`_loss.loss_gradient_block`;
+        with a ``direction``, the packed ``[0, Hessian times direction]`` of
+        :func:`_loss.hessian_product_block` instead. Both have the same shape
+        and travel the same way: only the functions at the ends differ.
         """
         step = f"{self._prefix}-{next(self._counter)}"
         graph = dict(self._base_graph)
         if self.layout == "rows":
             coef_key = f"{step}-coef"
-            graph[coef_key] = coef
+            if direction is None:
+                block_function, graph[coef_key] = _loss.loss_gradient_block, coef
+                leaf_name = f"{step}-loss_gradient"
+            else:
+                block_function = _loss.hessian_product_block
+                graph[coef_key] = np.stack([coef, direction])
+                leaf_name = f"{step}-hessian_product"
             leaves = []
             for i, (row, y_key) in enumerate(
                 zip(self._x_keys, self._y_keys, strict=True)
             ):
-                leaves.append((f"{step}-loss_gradient", i))
+                leaves.append((leaf_name, i))
                 graph[leaves[-1]] = (
-                    _loss.loss_gradient_block,
+                    block_function,
                     row[0],
                     y_key,
                     coef_key,
@@ -195,7 +211,16 @@ class BlockEvaluator:
             return graph, [self._tree(graph, leaves, f"{step}-sum", first_blocks)]
 
         bounds = self._column_bounds
-        weights, intercept = _loss.split_coef(coef, bounds[-1], fit_intercept)
+        if direction is None:
+            residual_function = _loss.loss_residual
+            weights, intercept = _loss.split_coef(coef, bounds[-1], fit_intercept)
+        else:
+            # Margins of the point and of the direction from one product per
+            # block: the same traffic as a gradient, with 2K columns not K.
+            residual_function = _loss.hessian_residual
+            weights, intercept = _loss.stacked_weights(
+                coef, direction, bounds[-1], fit_intercept
+            )
         # Slice j goes to the blocks of block column j: as one key when
         # several block rows read it; inside the task itself when only one
         # does (a key would be computed on any worker and fetched from there:
@@ -217,7 +242,7 @@ class BlockEvaluator:
                 graph[margins[-1]] = (_loss.margins_block, x_key, coef_slices[j])
             z_key = self._tree(graph, margins, f"{step}-z-{i}", row)
             residual_key = (f"{step}-residual", i)
-            graph[residual_key] = (_loss.loss_residual, z_key, y_key, intercept)
+            graph[residual_key] = (residual_function, z_key, y_key, intercept)
             scalar_leaves.append((f"{step}-scalars", i))
             graph[scalar_leaves[-1]] = (_loss.residual_scalars, residual_key)
             for j, x_key in enumerate(row):
@@ -257,6 +282,66 @@ class BlockEvaluator:
         self.n_evaluations += 1
         self.n_tasks += len(graph) - len(self._base_graph)
         return self.assemble(self._run(graph, outputs), fit_intercept)
+
+    def hessian_product(
+        self, coef: np.ndarray, direction: np.ndarray, fit_intercept: bool
+    ) -> np.ndarray:
+        """Hessian of the loss sum at ``coef`` times ``direction``: one pass.
+
+        Returns
+        -------
+        ndarray of shape (1 + coef.size,)
+            As :func:`_loss.hessian_product_block` for the whole data.
+        """
+        graph, outputs = self.loss_gradient_graph(coef, fit_intercept, direction)
+        self.n_hessian_products += 1
+        self.n_tasks += len(graph) - len(self._base_graph)
+        return self.assemble(self._run(graph, outputs), fit_intercept)
+
+    def column_standard_deviations(self) -> tuple[np.ndarray, np.ndarray]:
+        """Weighted mean and unbiased weighted standard deviation of every
+        column of X.
+
+        Two passes (weighted sums, then centred squares; see
+        :func:`dmltk._blocks.standard_deviations`), each a task per block and
+        a sum tree per block column; only per-column vectors travel.
+
+        Returns
+        -------
+        mean, std : ndarray of shape (n_features,)
+        """
+        sums = self._per_column_sums(_blocks.column_sums)
+        weight_sum, weight_square_sum = sums[0][0], sums[0][1]
+        means = np.concatenate([part[2:] for part in sums]) / weight_sum
+        bounds = self._column_bounds
+        mean_slices = [means[bounds[j] : bounds[j + 1]] for j in range(len(sums))]
+        squares = self._per_column_sums(_blocks.centred_squares, mean_slices)
+        return means, _blocks.standard_deviations(
+            weight_sum, weight_square_sum, np.concatenate(squares)
+        )
+
+    def _per_column_sums(
+        self, block_function: Callable, column_data: list | None = None
+    ) -> list:
+        """``block_function(X_ij, targets_i[, column_data[j]])`` summed over
+        the block rows of every block column j; one result per block column."""
+        step = f"{self._prefix}-{next(self._counter)}"
+        graph = dict(self._base_graph)
+        outputs = []
+        for j in range(len(self._column_bounds) - 1):
+            extra = ()
+            if column_data is not None:
+                graph[f"{step}-data-{j}"] = column_data[j]
+                extra = (f"{step}-data-{j}",)
+            leaves = []
+            for i, (row, y_key) in enumerate(
+                zip(self._x_keys, self._y_keys, strict=True)
+            ):
+                leaves.append((f"{step}-{j}", i))
+                graph[leaves[-1]] = (block_function, row[j], y_key, *extra)
+            column = [row[j] for row in self._x_keys]
+            outputs.append(self._tree(graph, leaves, f"{step}-{j}-sum", column))
+        return self._run(graph, outputs)
 
     def map_blocks(
         self, x_function: Callable | None = None, y_function: Callable | None = None

@@ -1,4 +1,4 @@
-"""Block math: the binomial logistic loss on ONE block of rows.
+"""Block math: the logistic loss, its gradient and Hessian products on ONE block.
 
 This module knows numpy and scipy only (never dask). Every function takes one
 block ``X`` (a dense C-contiguous ``numpy.ndarray`` or a ``scipy.sparse`` CSR
@@ -112,6 +112,31 @@ def _loss_and_residual(z: np.ndarray, targets: np.ndarray) -> tuple[float, np.nd
     return float(weights @ pointwise), residual
 
 
+def _fused_pass(X, targets, weights, intercept, residual_of, gradient) -> tuple:
+    """One pass over a block: margins, then ``X.T @ residual`` added to
+    ``gradient`` while the rows are still in cache.
+
+    ``residual_of(z, targets) -> (loss, residual)`` turns margins into the
+    per-row vector; returns the summed loss and the residual's column sums.
+    """
+    n_rows, n_features = X.shape
+    if sp.issparse(X):
+        loss, residual = residual_of(_margins(X, weights, intercept), targets)
+        gradient += X.T @ residual
+        return loss, residual.sum(axis=0)
+    step = max(1, SLICE_BYTES // max(1, n_features * X.itemsize))
+    loss, residual_sum = 0.0, 0.0
+    for start in range(0, n_rows, step):
+        rows = X[start : start + step]
+        slice_loss, residual = residual_of(
+            _margins(rows, weights, intercept), targets[start : start + step]
+        )
+        loss += slice_loss
+        residual_sum = residual_sum + residual.sum(axis=0)
+        gradient += rows.T @ residual
+    return loss, residual_sum
+
+
 def loss_gradient_block(
     X, targets: np.ndarray, coef: np.ndarray, fit_intercept: bool
 ) -> np.ndarray:
@@ -142,28 +167,74 @@ def loss_gradient_block(
         ``r_i = s_i (p_i - y_i)``: a monoid under addition, so partial
         results of many blocks are merged by summing them.
     """
-    n_rows, n_features = X.shape
-    weights, intercept = split_coef(coef, n_features, fit_intercept)
+    weights, intercept = split_coef(coef, X.shape[1], fit_intercept)
     out = np.zeros(1 + coef.size)
     gradient = out[1 : 1 + weights.size].reshape(weights.shape)
-    if sp.issparse(X):
-        loss, residual = _loss_and_residual(_margins(X, weights, intercept), targets)
-        gradient += X.T @ residual
-        residual_sum = residual.sum(axis=0)
-    else:
-        step = max(1, SLICE_BYTES // max(1, n_features * X.itemsize))
-        loss, residual_sum = 0.0, 0.0
-        for start in range(0, n_rows, step):
-            rows = X[start : start + step]
-            slice_loss, residual = _loss_and_residual(
-                _margins(rows, weights, intercept), targets[start : start + step]
-            )
-            loss += slice_loss
-            residual_sum = residual_sum + residual.sum(axis=0)
-            gradient += rows.T @ residual
+    loss, residual_sum = _fused_pass(
+        X, targets, weights, intercept, _loss_and_residual, gradient
+    )
     out[0] = loss
     if fit_intercept:
         out[1 + weights.size :] = residual_sum
+    return out
+
+
+def _curvature_times(zu: np.ndarray, targets: np.ndarray) -> tuple[float, np.ndarray]:
+    """Per-row Hessian of the loss times the direction's margins.
+
+    ``zu`` holds the margins ``z`` (K columns) then the direction's margins
+    ``u`` (K columns). Binomial: ``s p (1 - p) u``. Multinomial:
+    ``s (p * u - p (p . u))``, the softmax Jacobian ``diag(p) - p p^T``
+    applied to ``u``. Returns ``(0.0, t)``, shaped like a residual so the
+    gradient's reduction serves Hessian products unchanged.
+    """
+    _, weights = split_targets(targets)
+    k = zu.shape[1] // 2
+    if k == 1:
+        p = expit(zu[:, 0])
+        t = p * (1.0 - p)
+        t *= zu[:, 1]
+    else:
+        p = np.exp(zu[:, :k] - logsumexp(zu[:, :k], axis=1, keepdims=True))
+        t = p * zu[:, k:]
+        t -= p * t.sum(axis=1, keepdims=True)
+    if weights is not None:
+        t *= weights if t.ndim == 1 else weights[:, None]
+    return 0.0, t
+
+
+def hessian_product_block(
+    X, targets: np.ndarray, coef_and_direction: np.ndarray, fit_intercept: bool
+) -> np.ndarray:
+    """Hessian of the loss sum at ``coef``, times ``direction``, on one block.
+
+    One pass over the block (margins of both vectors from one product).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_rows, n_features) or CSR matrix
+    targets : ndarray of shape (n_rows,) or (n_rows, 2)
+        As for :func:`loss_gradient_block`.
+    coef_and_direction : ndarray of shape (2, n_coef)
+        The point and the direction, each in the packed layout of
+        :func:`loss_gradient_block`.
+    fit_intercept : bool
+
+    Returns
+    -------
+    ndarray of shape (1 + n_coef,)
+        ``[0, H v]``, packed like :func:`loss_gradient_block`'s output (the
+        first slot is unused) so that partial results sum the same way.
+    """
+    coef, direction = _aligned(coef_and_direction)
+    both, intercepts = stacked_weights(coef, direction, X.shape[1], fit_intercept)
+    k = both.shape[1] // 2
+    n_weights = X.shape[1] * k
+    out = np.zeros(1 + coef.size)
+    product = out[1 : 1 + n_weights].reshape((X.shape[1], k) if k > 1 else (-1,))
+    _, t_sum = _fused_pass(X, targets, both, intercepts, _curvature_times, product)
+    if fit_intercept:
+        out[1 + n_weights :] = t_sum
     return out
 
 
@@ -207,6 +278,41 @@ def loss_residual(z: np.ndarray, targets: np.ndarray, intercept) -> tuple:
     return np.concatenate([[loss], np.atleast_1d(residual.sum(axis=0))]), residual
 
 
+def stacked_weights(
+    coef: np.ndarray, direction: np.ndarray, n_features: int, fit_intercept: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Weights of the point and the direction side by side, (d, 2K), and
+    their intercepts, (2K,): what the margins pass of a Hessian product on a
+    column-split layout multiplies each block by."""
+    weights, intercept = split_coef(coef, n_features, fit_intercept)
+    d_weights, d_intercept = split_coef(direction, n_features, fit_intercept)
+    intercepts = [np.atleast_1d(intercept), np.atleast_1d(d_intercept)]
+    return np.column_stack([weights, d_weights]), np.concatenate(intercepts)
+
+
+def hessian_residual(zu: np.ndarray, targets: np.ndarray, intercepts) -> tuple:
+    """The Hessian-product counterpart of :func:`loss_residual`.
+
+    Parameters
+    ----------
+    zu : ndarray of shape (n_rows, 2K)
+        ``sum_j X_ij @ [W_j, V_j]``: margins of the point, then of the
+        direction, without intercepts.
+    targets : ndarray of shape (n_rows,) or (n_rows, 2)
+    intercepts : ndarray of shape (2K,)
+        Intercepts of the point, then of the direction.
+
+    Returns
+    -------
+    scalars : ndarray of shape (1 + K,)
+        ``[0, column sums of t]``.
+    t : ndarray of shape (n_rows,) or (n_rows, K)
+        Per-row Hessian times direction margins, used as the residual.
+    """
+    _, t = _curvature_times(_aligned(zu) + intercepts, targets)
+    return np.concatenate([[0.0], np.atleast_1d(t.sum(axis=0))]), t
+
+
 def residual_scalars(loss_and_residual: tuple) -> np.ndarray:
     """The ``scalars`` of :func:`loss_residual`'s output."""
     return loss_and_residual[0]
@@ -229,6 +335,21 @@ def gradient_block(X, loss_and_residual: tuple) -> np.ndarray:
     return np.asarray(X.T @ residual, dtype=np.float64).ravel()
 
 
+def penalty_strengths(
+    C: float, weight_sum: float, l1_ratio: float
+) -> tuple[float, float]:
+    """Strengths ``(l2, l1)`` of the penalty on the normalised objective.
+
+    scikit-learn's ``C * loss_sum + (1 - r)/2 ||w||^2 + r ||w||_1`` divided by
+    ``C * S`` gives ``(1 - r) / (C S)`` and ``r / (C S)``; both are 0 when
+    ``C`` is infinite.
+    """
+    if not np.isfinite(C):
+        return 0.0, 0.0
+    scale = 1.0 / (C * weight_sum)
+    return (1.0 - l1_ratio) * scale, l1_ratio * scale
+
+
 def penalized_objective(
     packed_sum: np.ndarray,
     coef: np.ndarray,
@@ -237,15 +358,16 @@ def penalized_objective(
     C: float,
     fit_intercept: bool,
     n_features: int,
+    l1_ratio: float = 0.0,
 ) -> tuple[float, np.ndarray]:
-    """Turn summed block results into the normalised objective and its gradient.
+    """Turn summed block results into the normalised objective's smooth part.
 
     Parameters
     ----------
     packed_sum : ndarray
         Sum over all blocks of :func:`loss_gradient_block`.
     coef : ndarray
-        The coefficients the blocks were evaluated at.
+        The coefficients the penalty is applied to.
     weight_sum : float
         Sum of the sample weights over all blocks (the number of rows when
         unweighted).
@@ -256,21 +378,59 @@ def penalized_objective(
     n_features : int
         Number of features; the intercepts are what follows
         ``n_features * K`` weights.
+    l1_ratio : float, default=0.0
+        Share of the penalty that is L1. Only the L2 share is added here:
+        the L1 share is not differentiable and is the solver's business
+        (see :func:`dmltk.solvers.minimize_owlqn`).
 
     Returns
     -------
     value : float
-        ``weighted mean logloss + ||w||^2 / (2 C S)``, S the weight sum.
+        ``weighted mean logloss + (1 - l1_ratio) ||w||^2 / (2 C S)``, S the
+        weight sum.
     gradient : ndarray of the shape of ``coef``
     """
     value = packed_sum[0] / weight_sum
     gradient = packed_sum[1:] / weight_sum
-    if np.isfinite(C):
+    l2, _ = penalty_strengths(C, weight_sum, l1_ratio)
+    if l2 > 0.0:
         weights = coef[: n_features * n_outputs(n_features, coef, fit_intercept)]
-        strength = 1.0 / (C * weight_sum)
-        value += 0.5 * strength * float(weights @ weights)
-        gradient[: weights.size] += strength * weights
+        value += 0.5 * l2 * float(weights @ weights)
+        gradient[: weights.size] += l2 * weights
     return float(value), gradient
+
+
+def penalized_hessian_product(
+    packed_sum: np.ndarray,
+    direction: np.ndarray,
+    *,
+    weight_sum: float,
+    C: float,
+    fit_intercept: bool,
+    n_features: int,
+    l1_ratio: float = 0.0,
+) -> np.ndarray:
+    """Hessian of :func:`penalized_objective` times ``direction``.
+
+    Parameters
+    ----------
+    packed_sum : ndarray
+        Sum over all blocks of :func:`hessian_product_block`.
+    direction : ndarray
+        The direction the blocks were given.
+    weight_sum, C, fit_intercept, n_features, l1_ratio
+        As for :func:`penalized_objective`.
+
+    Returns
+    -------
+    ndarray of the shape of ``direction``
+    """
+    product = packed_sum[1:] / weight_sum
+    l2, _ = penalty_strengths(C, weight_sum, l1_ratio)
+    if l2 > 0.0:
+        n_weights = n_features * n_outputs(n_features, direction, fit_intercept)
+        product[:n_weights] += l2 * direction[:n_weights]
+    return product
 
 
 def sum_packed(*parts: np.ndarray) -> np.ndarray:

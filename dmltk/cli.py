@@ -629,11 +629,31 @@ def cli() -> None:
     help="Inverse regularisation strength (inf: no penalty).",
 )
 @click.option(
+    "--l1-ratio",
+    type=click.FloatRange(min=0, max=1),
+    default=0.0,
+    show_default=True,
+    help="Share of the penalty that is L1 (0: ridge, 1: lasso).",
+)
+@click.option(
+    "--solver",
+    type=click.Choice(["auto", "lbfgs", "newton", "owlqn"]),
+    default="auto",
+    show_default=True,
+    help="auto: owlqn when --l1-ratio > 0, else lbfgs.",
+)
+@click.option(
+    "--standardize/--no-standardize",
+    default=False,
+    show_default=True,
+    help="Penalise coefficients of standardised columns (Spark's default).",
+)
+@click.option(
     "--max-iter",
     type=click.IntRange(min=0),
     default=100,
     show_default=True,
-    help="Largest number of L-BFGS iterations.",
+    help="Largest number of solver iterations.",
 )
 @click.option(
     "--tol",
@@ -667,6 +687,9 @@ def train(
     blocksize,
     model_path,
     C,
+    l1_ratio,
+    solver,
+    standardize,
     max_iter,
     tol,
     test_size,
@@ -683,6 +706,12 @@ def train(
 
     import dmltk
 
+    if l1_ratio > 0 and solver in ("lbfgs", "newton") and C != float("inf"):
+        raise click.BadOptionUsage(
+            "solver",
+            f"--solver {solver} cannot fit an L1 penalty (--l1-ratio {l1_ratio}); "
+            "use --solver owlqn or auto.",
+        )
     spec = data_spec(data, data_format, label, zero_based, blocksize)
     _check_output_directory(model_path)
     with session.client():
@@ -698,7 +727,13 @@ def train(
         else:
             X_train, y_train, X_test, y_test = X, y, None, None
         model = dmltk.LogisticRegression(
-            C=C, max_iter=max_iter, tol=tol, verbose=int(session.progress)
+            C=C,
+            l1_ratio=l1_ratio,
+            solver=solver,
+            standardize=standardize,
+            max_iter=max_iter,
+            tol=tol,
+            verbose=int(session.progress),
         )
         start = time.perf_counter()
         model.fit(X_train, y_train)

@@ -32,7 +32,10 @@ from ._distributed import (
     runs_in_process,
     transfer_bytes,
 )
-from .solvers import minimize_lbfgs
+from .solvers import minimize_lbfgs, minimize_newton, minimize_owlqn
+
+# solver name -> whether it handles the non-smooth L1 part of the penalty.
+_SOLVERS = {"lbfgs": False, "newton": False, "owlqn": True, "auto": True}
 
 _CONVERGENCE_ADVICE = (
     "Increase the number of iterations (max_iter), scale the data (for example "
@@ -41,14 +44,18 @@ _CONVERGENCE_ADVICE = (
 
 
 class LogisticRegression(ClassifierMixin, BaseEstimator):
-    """Binary logistic regression fitted on data spread over Dask workers.
+    """Logistic regression (binomial or multinomial) fitted on data spread
+    over Dask workers.
 
     Minimises exactly scikit-learn's objective::
 
-        C * sum_i logloss(y_i, x_i . w + b) + 1/2 ||w||^2
+        C * sum_i s_i logloss(y_i, x_i W + b) + (1 - l1_ratio)/2 ||W||^2
+                                               + l1_ratio ||W||_1
 
-    (the intercept ``b`` is not penalised; ``C=np.inf`` means no penalty), so
-    coefficients agree with :class:`sklearn.linear_model.LogisticRegression`.
+    (sample weights ``s_i``; the intercepts ``b`` are not penalised;
+    ``C=np.inf`` means no penalty): the binomial loss for two classes, the
+    multinomial (softmax) loss for three or more, so coefficients agree with
+    :class:`sklearn.linear_model.LogisticRegression`.
 
     X may be a dask array (dense or of scipy.sparse CSR blocks), a dask
     DataFrame, a numpy array, a CSR matrix or a pandas DataFrame. Work runs on
@@ -62,52 +69,85 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
     C : float, default=1.0
         Inverse of regularisation strength; must be positive. ``np.inf``
         fits without penalty.
+    l1_ratio : float, default=0.0
+        Share of the penalty that is L1, in [0, 1]: 0 is ridge (L2), 1 is
+        lasso (L1), in between the elastic net. An L1 part gives exact zeros
+        in ``coef_`` and needs ``solver="owlqn"`` (or ``"auto"``).
     fit_intercept : bool, default=True
-        Whether to fit an (unpenalised) intercept.
+        Whether to fit (unpenalised) intercepts.
+    standardize : bool, default=False
+        Spark MLlib's ``standardization``: fit as if every column of X were
+        divided by its standard deviation (unbiased, weighted by the sample
+        weights), so that the penalty applies to the coefficients of
+        standardised columns, without making a scaled copy of X (the scale is
+        folded into the solver's coordinates). ``coef_`` is reported in the
+        original units; a constant column gets coefficient 0. Also makes
+        badly scaled data well conditioned for the solvers.
     tol : float, default=1e-4
-        Stop when every entry of the gradient of the objective divided by
-        ``C * S`` (S: the number of samples, or the sum of the sample weights)
-        is at most ``tol`` in absolute value: the meaning of scikit-learn's
-        ``tol`` for ``solver="lbfgs"``.
+        The same for every solver: stop when every entry of the gradient of
+        the objective divided by ``C * S`` (S: the number of samples, or the
+        sum of the sample weights) is at most ``tol`` in absolute value; for
+        ``"owlqn"``, of the pseudo-gradient (the smallest subgradient, which
+        is zero exactly at the optimum). With ``standardize``, the gradient
+        in the coordinates of standardised columns. This is the meaning of
+        scikit-learn's ``tol`` for its lbfgs and newton-cg solvers. L-BFGS and
+        OWL-QN also stop when an iteration gains less than 64 machine epsilons
+        of the objective (nothing left to gain in float64).
     max_iter : int, default=100
         Largest number of solver iterations. A ``ConvergenceWarning`` is
         issued when the solver stops before meeting ``tol``.
-    solver : {"lbfgs"}, default="lbfgs"
-        scipy's L-BFGS-B, run on the client; each of its function evaluations
-        is one distributed pass over the data.
+    solver : {"lbfgs", "newton", "owlqn", "auto"}, default="lbfgs"
+        All run on the client and see only functions of the coefficients;
+        every function evaluation and every Hessian-vector product is one
+        distributed pass over the data.
+
+        - ``"lbfgs"``: scipy's L-BFGS-B, as scikit-learn's lbfgs. Smooth
+          penalties only (``l1_ratio=0``).
+        - ``"newton"``: scipy's trust-region Newton-CG; each conjugate-
+          gradient step is one Hessian-vector product. Fewest iterations on
+          ill-conditioned problems (unscaled columns, large C). Smooth
+          penalties only.
+        - ``"owlqn"``: OWL-QN (Andrew and Gao, 2007; what Spark MLlib uses),
+          L-BFGS that handles the L1 part exactly. Any ``l1_ratio``.
+        - ``"auto"``: ``"owlqn"`` when the penalty has an L1 part, else
+          ``"lbfgs"``. The choice is kept in ``solver_``.
     class_weight : dict, "balanced" or None, default=None
         Weight of each class, multiplying the sample weights:
         ``{label: weight}`` (missing labels weigh 1), or ``"balanced"`` for
         scikit-learn's ``n_samples / (n_classes * np.bincount(y))``.
     warm_start : bool, default=False
         Start from the previous fit's ``coef_`` and ``intercept_`` (when the
-        number of features matches) instead of zeros.
+        number of features and classes match) instead of zeros.
     verbose : int, default=0
         Show a progress bar (tqdm, on stderr) with the objective and the
         largest gradient entry after each iteration.
 
     Attributes
     ----------
-    classes_ : ndarray of shape (2,)
-        The two labels; ``classes_[1]`` is the positive class.
-    coef_ : ndarray of shape (1, n_features)
-    intercept_ : ndarray of shape (1,)
+    classes_ : ndarray of shape (n_classes,)
+        The labels, sorted; with two, ``classes_[1]`` is the positive class.
+    coef_ : ndarray of shape (1, n_features) or (n_classes, n_features)
+        One row for two classes (binomial), one per class otherwise.
+    intercept_ : ndarray of shape (1,) or (n_classes,)
         Zero when ``fit_intercept=False``.
     n_iter_ : ndarray of shape (1,)
         Solver iterations.
+    solver_ : str
+        The solver that ran (what ``"auto"`` chose).
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Defined when X had string column names.
     objective_history_ : ndarray of shape (n_iter_[0],)
         After each iteration, the objective the solver minimises:
-        ``weighted mean logloss + ||w||^2 / (2 C S)`` (scikit-learn's
-        objective divided by ``C * S``).
+        scikit-learn's objective divided by ``C * S`` (L1 term included; with
+        ``standardize``, penalty on the standardised coefficients).
     fit_stats_ : dict
         About the last fit: ``layout`` (``"rows"``, ``"columns"`` or
         ``"blocks"``, read from the chunks of X), ``evaluations`` (of loss and
-        gradient), ``tasks`` (submitted for them), ``seconds`` (wall time of
-        fit), ``bytes_sent`` (by the workers, from distributed's transfer
-        counters: 0 under the threaded scheduler), split into
+        gradient), ``hessian_products`` (``"newton"`` only), ``tasks``
+        (submitted for them), ``seconds`` (wall time of fit), ``bytes_sent``
+        (by the workers, from distributed's transfer counters: 0 under the
+        threaded scheduler), split into
         ``bytes_to_client`` (results the client gathered) and
         ``bytes_between_workers``. Coefficients travel inside the task graph
         (client to scheduler to worker) and are not counted.
@@ -142,10 +182,12 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
 
     _parameter_constraints: dict = {
         "C": [Interval(numbers.Real, 0, None, closed="right")],
+        "l1_ratio": [Interval(numbers.Real, 0, 1, closed="both")],
         "fit_intercept": ["boolean"],
+        "standardize": ["boolean"],
         "tol": [Interval(numbers.Real, 0, None, closed="left")],
         "max_iter": [Interval(numbers.Integral, 0, None, closed="left")],
-        "solver": [StrOptions({"lbfgs"})],
+        "solver": [StrOptions(set(_SOLVERS))],
         "class_weight": [dict, StrOptions({"balanced"}), None],
         "warm_start": ["boolean"],
         "verbose": ["verbose"],
@@ -155,7 +197,9 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         self,
         C: float = 1.0,
         *,
+        l1_ratio: float = 0.0,
         fit_intercept: bool = True,
+        standardize: bool = False,
         tol: float = 1e-4,
         max_iter: int = 100,
         solver: str = "lbfgs",
@@ -164,7 +208,9 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         verbose: int = 0,
     ):
         self.C = C
+        self.l1_ratio = l1_ratio
         self.fit_intercept = fit_intercept
+        self.standardize = standardize
         self.tol = tol
         self.max_iter = max_iter
         self.solver = solver
@@ -198,6 +244,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         -------
         self : LogisticRegression
         """
+        solver = self._chosen_solver()
         start = time.perf_counter()
         client = current_client()
         sent_before = transfer_bytes(client) if client is not None else None
@@ -208,7 +255,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         evaluator = BlockEvaluator(blocks.X, blocks.y)
         # Dropping the last references releases what fit persisted.
         del blocks
-        result = self._solve(evaluator, weight_sum, counts)
+        result = self._solve(evaluator, weight_sum, counts, solver)
         sent = (
             sum(transfer_bytes(client).values()) - sum(sent_before.values())
             if client is not None
@@ -217,6 +264,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         self.fit_stats_ = {
             "layout": evaluator.layout,
             "evaluations": evaluator.n_evaluations,
+            "hessian_products": evaluator.n_hessian_products,
             "tasks": evaluator.n_tasks,
             "seconds": time.perf_counter() - start,
             "bytes_sent": sent,
@@ -225,15 +273,19 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         }
         del evaluator
         weights, intercept = _loss.split_coef(
-            result.x, self.n_features_in_, self.fit_intercept
+            self._coordinates.to_coef(result.x),
+            self.n_features_in_,
+            self.fit_intercept,
         )
         self.coef_ = np.asarray(weights).T.reshape(self._n_outputs, -1).copy()
         self.intercept_ = np.atleast_1d(np.asarray(intercept, dtype=np.float64)).copy()
         self.n_iter_ = np.array([result.n_iter], dtype=np.int32)
         self.objective_history_ = result.objective_history
+        self.solver_ = solver
+        del self._coordinates
         if not result.converged:
             warnings.warn(
-                f"lbfgs failed to converge after {result.n_iter} iteration(s): "
+                f"{solver} failed to converge after {result.n_iter} iteration(s): "
                 f"{result.message}. {_CONVERGENCE_ADVICE} "
                 f"Got (max_iter={self.max_iter}, tol={self.tol}).",
                 ConvergenceWarning,
@@ -241,23 +293,60 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             )
         return self
 
-    def _solve(self, evaluator, weight_sum, counts):
+    def _chosen_solver(self) -> str:
+        """The solver to run; a ValueError if it cannot handle the penalty."""
+        has_l1 = self.l1_ratio > 0 and np.isfinite(self.C)
+        if self.solver == "auto":
+            return "owlqn" if has_l1 else "lbfgs"
+        if has_l1 and not _SOLVERS[self.solver]:
+            raise ValueError(
+                f"solver={self.solver!r} handles smooth penalties only, but "
+                f"l1_ratio={self.l1_ratio} adds an L1 term. Use solver='owlqn' "
+                "(or 'auto', which picks it), or set l1_ratio=0."
+            )
+        return self.solver
+
+    def _solve(self, evaluator, weight_sum, counts, solver):
+        """Run ``solver`` in the coordinates it works in (see
+        :class:`_SolverCoordinates`): the coefficients themselves, or with
+        ``standardize`` those of standardised columns. The blocks are always
+        evaluated at the coefficients; X is never rescaled."""
         n_features = self.n_features_in_
         fit_intercept = self.fit_intercept
-        C = float(self.C)
+        penalty = {
+            "weight_sum": weight_sum,
+            "C": float(self.C),
+            "fit_intercept": fit_intercept,
+            "n_features": n_features,
+            "l1_ratio": float(self.l1_ratio),
+        }
+        coordinates = self._coordinates = _SolverCoordinates(
+            n_features, self._n_outputs, fit_intercept
+        )
+        if self.standardize:
+            coordinates.standardise(*evaluator.column_standard_deviations())
 
-        def value_and_gradient(coef):
-            packed = evaluator.loss_gradient(coef, fit_intercept)
-            return _loss.penalized_objective(
-                packed,
-                coef,
-                weight_sum=weight_sum,
-                C=C,
-                fit_intercept=fit_intercept,
-                n_features=n_features,
+        def value_and_gradient(beta):
+            packed = evaluator.loss_gradient(coordinates.to_coef(beta), fit_intercept)
+            packed[1:] = coordinates.pull_back(packed[1:])
+            return _loss.penalized_objective(packed, beta, **penalty)
+
+        def hessian_product(beta, direction):
+            packed = evaluator.hessian_product(
+                coordinates.to_coef(beta), coordinates.to_coef(direction), fit_intercept
             )
+            packed[1:] = coordinates.pull_back(packed[1:])
+            return _loss.penalized_hessian_product(packed, direction, **penalty)
 
-        return self._run_solver(value_and_gradient, self._initial_coef(counts))
+        _, l1_strength = _loss.penalty_strengths(
+            float(self.C), weight_sum, float(self.l1_ratio)
+        )
+        l1_per_coef = np.zeros(coordinates.size)
+        l1_per_coef[: n_features * self._n_outputs] = l1_strength
+        beta0 = coordinates.from_coef(self._initial_coef(counts))
+        return self._run_solver(
+            solver, value_and_gradient, hessian_product, l1_per_coef, beta0
+        )
 
     def _initial_coef(self, counts: np.ndarray) -> np.ndarray:
         """The solver's starting point, in the packed layout of ``_loss``."""
@@ -284,8 +373,11 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         """Margin columns: 1 for two classes (binomial), else one per class."""
         return 1 if len(self.classes_) == 2 else len(self.classes_)
 
-    def _run_solver(self, value_and_gradient, coef0):
-        progress, close = self._progress_bar()
+    def _run_solver(
+        self, solver, value_and_gradient, hessian_product, l1_strength, coef0
+    ):
+        progress, close = self._progress_bar(solver)
+        options = {"tol": self.tol, "max_iter": self.max_iter, "progress": progress}
         try:
             # Under a local scheduler, worker threads share this process: one
             # BLAS thread each avoids oversubscribing the cores. Distributed
@@ -296,22 +388,24 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
                 else contextlib.nullcontext()
             )
             with pinned:
-                return minimize_lbfgs(
-                    value_and_gradient,
-                    coef0,
-                    tol=self.tol,
-                    max_iter=self.max_iter,
-                    progress=progress,
-                )
+                if solver == "newton":
+                    return minimize_newton(
+                        value_and_gradient, hessian_product, coef0, **options
+                    )
+                if solver == "owlqn":
+                    return minimize_owlqn(
+                        value_and_gradient, coef0, l1_strength=l1_strength, **options
+                    )
+                return minimize_lbfgs(value_and_gradient, coef0, **options)
         finally:
             close()
 
-    def _progress_bar(self):
+    def _progress_bar(self, solver: str):
         if not self.verbose:
             return None, lambda: None
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=self.max_iter, desc="dmltk lbfgs", unit="it")
+        bar = tqdm(total=self.max_iter, desc=f"dmltk {solver}", unit="it")
 
         def progress(iteration, value, gradient_max):
             bar.update(1)
@@ -542,6 +636,74 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         )
         total, weight_sum = _data.compute((hits * weights).sum(), weights.sum())
         return float(total / weight_sum)
+
+
+class _SolverCoordinates:
+    """The linear map from the solver's coordinates to the coefficients.
+
+    The identity, until :meth:`standardise`: then the solver works as if
+    every column were centred and divided by its standard deviation, as
+    Spark MLlib does, so that the penalty falls on the coefficients of
+    standardised columns, and the problem is well conditioned whatever the
+    columns' units. With ``beta`` the solver's weights (d, K) and ``c`` its
+    intercepts (K,)::
+
+        W = beta / std[:, None]        (0 for constant columns)
+        b = c - mean @ W               (with an intercept only)
+
+    The centring changes no optimum (the intercept is not penalised and
+    absorbs it) but removes the coupling between a column's mean and the
+    intercept that makes raw data ill-conditioned. Gradients and Hessian
+    products come back through the transpose of the map (:meth:`pull_back`).
+    """
+
+    def __init__(self, n_features: int, n_outputs: int, fit_intercept: bool):
+        self._shape = (n_features, n_outputs)
+        self._fit_intercept = fit_intercept
+        self.size = (n_features + int(fit_intercept)) * n_outputs
+        self._scale = np.ones(n_features)
+        self._mean = np.zeros(n_features)
+
+    def standardise(self, mean: np.ndarray, std: np.ndarray) -> None:
+        """Work in the coordinates of centred, unit-variance columns."""
+        self._scale = np.divide(1.0, std, out=np.zeros_like(std), where=std > 0)
+        if self._fit_intercept:
+            self._mean = mean
+
+    def _split(self, packed):
+        n_weights = self._shape[0] * self._shape[1]
+        return packed[:n_weights].reshape(self._shape), packed[n_weights:]
+
+    def to_coef(self, beta: np.ndarray) -> np.ndarray:
+        """Coefficients (packed) of solver coordinates ``beta``."""
+        weights, intercepts = self._split(beta)
+        weights = weights * self._scale[:, None]
+        if self._fit_intercept:
+            intercepts = intercepts - self._mean @ weights
+        return np.concatenate([weights.ravel(), intercepts])
+
+    def from_coef(self, coef: np.ndarray) -> np.ndarray:
+        """Solver coordinates of coefficients ``coef`` (coefficients of
+        constant columns are lost: they do not change any margin)."""
+        weights, intercepts = self._split(coef)
+        if self._fit_intercept:
+            intercepts = intercepts + self._mean @ weights
+        beta = np.divide(
+            weights,
+            self._scale[:, None],
+            out=np.zeros_like(weights),
+            where=self._scale[:, None] > 0,
+        )
+        return np.concatenate([beta.ravel(), intercepts])
+
+    def pull_back(self, gradient: np.ndarray) -> np.ndarray:
+        """A gradient (or Hessian product) in coefficients, expressed in
+        solver coordinates: the transpose of :meth:`to_coef` applied to it."""
+        weights, intercepts = self._split(gradient)
+        if self._fit_intercept:
+            weights = weights - np.outer(self._mean, intercepts)
+        weights = weights * self._scale[:, None]
+        return np.concatenate([weights.ravel(), intercepts])
 
 
 def _map_margins(X, weights):

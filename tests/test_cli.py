@@ -278,6 +278,30 @@ def test_libsvm_train_predict_evaluate(scheduler_address, libsvm_files, tmp_path
     assert leftovers(tmp_path) == []
 
 
+def test_train_with_an_l1_penalty_and_standardisation(
+    scheduler_address, libsvm_files, tmp_path
+):
+    """The penalty options reach the estimator: the model file holds the same
+    sparse model a Python fit with the same parameters gives."""
+    model_path = tmp_path / "model.dmltk"
+    result = run_cli(
+        "train", libsvm_files["train"], "--model", model_path, "--C", 0.01,
+        "--l1-ratio", 1, "--standardize", "--tol", 1e-8, "--max-iter", 1000,
+        "--test-size", 0, "--quiet",
+        scheduler=scheduler_address,
+    )  # fmt: skip
+    assert_ok(result)
+    model = dmltk.load(model_path)
+    assert model.solver_ == "owlqn" and model.standardize and model.l1_ratio == 1
+    X_train, y_train = read_libsvm_numpy(libsvm_files["train"])
+    reference = dmltk.LogisticRegression(
+        C=0.01, l1_ratio=1, standardize=True, solver="owlqn", tol=1e-8, max_iter=1000
+    ).fit(X_train, y_train)
+    assert 0 < np.count_nonzero(model.coef_ == 0) < model.coef_.size
+    np.testing.assert_array_equal(model.coef_ == 0, reference.coef_ == 0)
+    np.testing.assert_allclose(model.coef_, reference.coef_, rtol=1e-5, atol=1e-7)
+
+
 @pytest.mark.slow
 def test_csv_train_predict_evaluate(scheduler_address, csv_files, tmp_path):
     """A table with string labels: the held-out split, CSV predictions and
@@ -450,6 +474,9 @@ def test_a_server_that_is_not_a_scheduler(tmp_path):
         (["--test-size", "1.5"], "--test-size"),
         (["--no-such-option"], "No such option"),
         (["--verbose", "--quiet"], "exclude each other"),
+        (["--l1-ratio", "2"], "--l1-ratio"),
+        (["--solver", "saga"], "--solver"),
+        (["--solver", "lbfgs", "--l1-ratio", "0.5"], "use --solver owlqn or auto"),
     ],
 )
 def test_bad_train_options(libsvm_files, tmp_path, options, fragment):

@@ -11,6 +11,7 @@ import dask
 import dask.array as da
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from distributed import Client, LocalCluster, futures_of, get_task_stream, wait
 from threadpoolctl import threadpool_info
 
@@ -38,6 +39,36 @@ def test_evaluation_matches_numpy_on_the_whole_data(scheduler):
     X_np, y_np = dask.compute(X, y)
     expected = _loss.loss_gradient_block(X_np, y_np, coef, True)
     np.testing.assert_allclose(got, expected, rtol=1e-11)
+
+
+@pytest.mark.parametrize("chunks", [(400, 11), (1_000, 4), (400, 4)])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_hessian_products_and_moments_match_numpy_in_every_layout(
+    client, chunks, sparse
+):
+    rng = np.random.default_rng(10)
+    X_np = rng.standard_normal((1_000, 11)) * np.linspace(0.1, 5, 11) + 3.0
+    if sparse:
+        X_np[rng.random(X_np.shape) < 0.6] = 0.0
+    labels = rng.integers(0, 3, 1_000).astype(float)
+    targets_np = np.column_stack([labels, rng.uniform(0.5, 2.0, 1_000)])
+    blocks = sp.csr_matrix(X_np) if sparse else X_np
+    X = da.from_array(blocks, chunks=chunks, asarray=False)
+    targets = da.from_array(targets_np, chunks=(chunks[0], 2))
+    X, targets = dask.persist(X, targets)
+    evaluator = BlockEvaluator(X, targets)
+    coef, direction = rng.standard_normal((2, 12 * 3))
+    got = evaluator.hessian_product(coef, direction, True)
+    expected = _loss.hessian_product_block(
+        X_np, targets_np, np.stack([coef, direction]), True
+    )
+    np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-10)
+    assert evaluator.n_hessian_products == 1 and evaluator.n_evaluations == 0
+    mean, std = evaluator.column_standard_deviations()
+    weights = targets_np[:, 1]
+    np.testing.assert_allclose(mean, np.average(X_np, axis=0, weights=weights))
+    expected_std = [np.sqrt(np.cov(column, aweights=weights)) for column in X_np.T]
+    np.testing.assert_allclose(std, expected_std, rtol=1e-10)
 
 
 def test_graph_has_one_coefficient_key_and_a_bounded_fan_in():

@@ -183,3 +183,123 @@ def test_column_split_pieces_add_up_to_the_fused_block():
     np.testing.assert_allclose(
         np.concatenate([[loss], gradient, [residual_sum]]), fused, rtol=1e-12
     )
+
+
+# ------------------------------------------------------- Hessian products
+def hessian_problem(k, fit_intercept, weighted, seed=3):
+    rng = np.random.default_rng(seed)
+    n, d = 60, 5
+    X = rng.standard_normal((n, d))
+    labels = rng.integers(0, 2 if k == 1 else k, n).astype(float)
+    targets = (
+        np.column_stack([labels, rng.uniform(0.1, 2.0, n)]) if weighted else labels
+    )
+    size = (d + int(fit_intercept)) * k
+    return X, targets, rng.standard_normal(size), rng.standard_normal(size)
+
+
+@pytest.mark.parametrize(
+    ("k", "fit_intercept", "weighted"),
+    list(itertools.product([1, 3], [True, False], [True, False])),
+)
+def test_hessian_product_is_the_derivative_of_the_gradient(k, fit_intercept, weighted):
+    X, targets, coef, direction = hessian_problem(k, fit_intercept, weighted)
+    product = _loss.hessian_product_block(
+        X, targets, np.stack([coef, direction]), fit_intercept
+    )
+    assert product[0] == 0.0
+
+    def gradient(c):
+        return _loss.loss_gradient_block(X, targets, c, fit_intercept)[1:]
+
+    # Central differences: error O(step^2 * third derivative) ~ 1e-10 here.
+    step = 1e-5
+    numeric = (
+        gradient(coef + step * direction) - gradient(coef - step * direction)
+    ) / (2 * step)
+    np.testing.assert_allclose(product[1:], numeric, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_hessian_product_by_columns_equals_by_rows(k, monkeypatch):
+    X, targets, coef, direction = hessian_problem(k, True, True)
+    X[np.abs(X) < 0.8] = 0.0
+    whole = _loss.hessian_product_block(X, targets, np.stack([coef, direction]), True)
+    sparse = _loss.hessian_product_block(
+        sp.csr_matrix(X), targets, np.stack([coef, direction]), True
+    )
+    np.testing.assert_allclose(sparse, whole, rtol=1e-12, atol=1e-14)
+    monkeypatch.setattr(_loss, "SLICE_BYTES", 7 * X.shape[1] * 8)
+    sliced = _loss.hessian_product_block(X, targets, np.stack([coef, direction]), True)
+    np.testing.assert_allclose(sliced, whole, rtol=1e-12, atol=1e-14)
+    # The column-split path: margins of two column blocks, one residual,
+    # gradient slices per column block.
+    both, intercepts = _loss.stacked_weights(coef, direction, X.shape[1], True)
+    margins = _loss.margins_block(X[:, :2], both[:2]) + _loss.margins_block(
+        X[:, 2:], both[2:]
+    )
+    scalars, t = _loss.hessian_residual(margins, targets, intercepts)
+    by_columns = np.concatenate(
+        [
+            [scalars[0]],
+            _loss.gradient_block(X[:, :2], (scalars, t)),
+            _loss.gradient_block(X[:, 2:], (scalars, t)),
+            scalars[1:],
+        ]
+    )
+    np.testing.assert_allclose(by_columns, whole, rtol=1e-12, atol=1e-14)
+
+
+def test_penalized_hessian_product_adds_the_l2_share_to_weights_only():
+    X, targets, coef, direction = hessian_problem(3, True, False)
+    packed = _loss.hessian_product_block(X, targets, np.stack([coef, direction]), True)
+    options = {"weight_sum": 60.0, "C": 0.5, "fit_intercept": True, "n_features": 5}
+    plain = _loss.penalized_hessian_product(
+        packed, direction, **{**options, "C": np.inf}
+    )
+    penalised = _loss.penalized_hessian_product(
+        packed, direction, **options, l1_ratio=0.25
+    )
+    l2 = 0.75 / (0.5 * 60.0)
+    np.testing.assert_allclose(penalised[:15] - plain[:15], l2 * direction[:15])
+    np.testing.assert_array_equal(penalised[15:], plain[15:])
+
+
+def test_penalty_strengths_split_the_penalty():
+    assert _loss.penalty_strengths(2.0, 10.0, 0.3) == pytest.approx(
+        (0.7 / 20, 0.3 / 20)
+    )
+    assert _loss.penalty_strengths(np.inf, 10.0, 0.3) == (0.0, 0.0)
+
+
+# ------------------------------------------------ standard deviations
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_block_moments_give_the_unbiased_weighted_std(sparse, weighted):
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((300, 4)) * [1.0, 1e-3, 5.0, 0.0]
+    X[:, 1] += 1e8  # a large mean: the naive formula loses every digit here
+    X[rng.random(300) < 0.5, 2] = 0.0
+    weights = rng.uniform(0.5, 3.0, 300) if weighted else np.ones(300)
+    targets = np.column_stack([np.zeros(300), weights]) if weighted else np.zeros(300)
+    blocks = [X[:120], X[120:]]
+    target_blocks = [targets[:120], targets[120:]]
+    if sparse:
+        blocks = [sp.csr_matrix(block) for block in blocks]
+    sums = sum(
+        _blocks.column_sums(b, t) for b, t in zip(blocks, target_blocks, strict=True)
+    )
+    means = sums[2:] / sums[0]
+    squares = sum(
+        _blocks.centred_squares(b, t, means)
+        for b, t in zip(blocks, target_blocks, strict=True)
+    )
+    std = _blocks.standard_deviations(sums[0], sums[1], squares)
+    # numpy's weighted covariance with reliability weights (aweights) is the
+    # same unbiased estimator.
+    expected = [
+        np.sqrt(np.cov(X[:, j], aweights=weights)) if weighted else X[:, j].std(ddof=1)
+        for j in range(4)
+    ]
+    np.testing.assert_allclose(std, expected, rtol=1e-9)
+    assert std[3] == 0.0
