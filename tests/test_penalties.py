@@ -113,6 +113,23 @@ def test_sparse_l1_on_distributed_csr_blocks_matches_saga(client):
     np.testing.assert_array_equal(ours.coef_ == 0.0, np.abs(theirs.coef_) < 1e-7)
 
 
+@pytest.mark.parametrize("layout", ["rows", "columns"])
+def test_newton_on_sparse_blocks_matches_sklearn(client, layout):
+    rng = np.random.default_rng(11)
+    X = sp.random(3_000, 60, density=0.05, format="csr", random_state=rng)
+    y = (X @ rng.standard_normal(60) + 0.5 * rng.logistic(size=3_000) > 0).astype(int)
+    chunks = (750, 60) if layout == "rows" else (3_000, 20)
+    ours = LogisticRegression(C=10.0, solver="newton", tol=1e-10).fit(
+        da.from_array(X, chunks=chunks, asarray=False), y
+    )
+    assert ours.fit_stats_["layout"] == layout
+    theirs = SkLogisticRegression(C=10.0, tol=1e-10, max_iter=10_000).fit(X, y)
+    assert objective(X, y, ours, 10.0, 0.0) == pytest.approx(
+        objective(X, y, theirs, 10.0, 0.0), rel=1e-10
+    )
+    np.testing.assert_allclose(ours.coef_, theirs.coef_, rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("layout", ["numpy", "rows", "columns", "blocks"])
 def test_newton_matches_lbfgs_and_sklearn(client, dataset, layout):
     X, y = standardised(dataset)
