@@ -255,7 +255,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         evaluator = BlockEvaluator(blocks.X, blocks.y)
         # Dropping the last references releases what fit persisted.
         del blocks
-        result = self._solve(evaluator, weight_sum, counts, solver)
+        result, coef = self._solve(evaluator, weight_sum, counts, solver)
         sent = (
             sum(transfer_bytes(client).values()) - sum(sent_before.values())
             if client is not None
@@ -273,16 +273,13 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         }
         del evaluator
         weights, intercept = _loss.split_coef(
-            self._coordinates.to_coef(result.x),
-            self.n_features_in_,
-            self.fit_intercept,
+            coef, self.n_features_in_, self.fit_intercept
         )
         self.coef_ = np.asarray(weights).T.reshape(self._n_outputs, -1).copy()
         self.intercept_ = np.atleast_1d(np.asarray(intercept, dtype=np.float64)).copy()
         self.n_iter_ = np.array([result.n_iter], dtype=np.int32)
         self.objective_history_ = result.objective_history
         self.solver_ = solver
-        del self._coordinates
         if not result.converged:
             warnings.warn(
                 f"{solver} failed to converge after {result.n_iter} iteration(s): "
@@ -310,7 +307,10 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         """Run ``solver`` in the coordinates it works in (see
         :class:`_SolverCoordinates`): the coefficients themselves, or with
         ``standardize`` those of standardised columns. The blocks are always
-        evaluated at the coefficients; X is never rescaled."""
+        evaluated at the coefficients; X is never rescaled.
+
+        Returns the solver's result and the packed coefficients it found.
+        """
         n_features = self.n_features_in_
         fit_intercept = self.fit_intercept
         penalty = {
@@ -320,9 +320,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             "n_features": n_features,
             "l1_ratio": float(self.l1_ratio),
         }
-        coordinates = self._coordinates = _SolverCoordinates(
-            n_features, self._n_outputs, fit_intercept
-        )
+        coordinates = _SolverCoordinates(n_features, self._n_outputs, fit_intercept)
         if self.standardize:
             coordinates.standardise(*evaluator.column_standard_deviations())
 
@@ -344,9 +342,10 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         l1_per_coef = np.zeros(coordinates.size)
         l1_per_coef[: n_features * self._n_outputs] = l1_strength
         beta0 = coordinates.from_coef(self._initial_coef(counts))
-        return self._run_solver(
+        result = self._run_solver(
             solver, value_and_gradient, hessian_product, l1_per_coef, beta0
         )
+        return result, coordinates.to_coef(result.x)
 
     def _initial_coef(self, counts: np.ndarray) -> np.ndarray:
         """The solver's starting point, in the packed layout of ``_loss``."""
