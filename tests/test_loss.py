@@ -303,3 +303,22 @@ def test_block_moments_give_the_unbiased_weighted_std(sparse, weighted):
     ]
     np.testing.assert_allclose(std, expected, rtol=1e-9)
     assert std[3] == 0.0
+
+
+def test_multinomial_loss_is_stable_for_huge_margins():
+    # Margins of +-800 overflow exp(); the in-place softmax shifts by the
+    # row maximum first. Reference: scipy's logsumexp on the same margins.
+    from scipy.special import logsumexp, softmax
+
+    X = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    labels = np.array([0.0, 2.0, 1.0])
+    W = np.array([[800.0, -800.0, 0.0], [0.0, 400.0, -400.0]])
+    coef = np.concatenate([W.ravel(), np.zeros(3)])
+    packed = _loss.loss_gradient_block(X, labels, coef, True)
+    z = X @ W
+    expected_loss = np.sum(logsumexp(z, axis=1) - z[np.arange(3), labels.astype(int)])
+    assert np.isfinite(packed).all()
+    assert packed[0] == pytest.approx(expected_loss, rel=1e-12)
+    residual = softmax(z, axis=1)
+    residual[np.arange(3), labels.astype(int)] -= 1.0
+    np.testing.assert_allclose(packed[1:7], (X.T @ residual).ravel(), atol=1e-12)
