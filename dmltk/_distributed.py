@@ -310,15 +310,28 @@ class BlockEvaluator:
         -------
         mean, std : ndarray of shape (n_features,)
         """
-        sums = self._per_column_sums(_blocks.column_sums)
-        weight_sum, weight_square_sum = sums[0][0], sums[0][1]
-        means = np.concatenate([part[2:] for part in sums]) / weight_sum
+        means, weight_sum, weight_square_sum = self._column_means()
         bounds = self._column_bounds
-        mean_slices = [means[bounds[j] : bounds[j + 1]] for j in range(len(sums))]
+        mean_slices = [means[bounds[j] : bounds[j + 1]] for j in range(len(bounds) - 1)]
         squares = self._per_column_sums(_blocks.centred_squares, mean_slices)
         return means, _blocks.standard_deviations(
             weight_sum, weight_square_sum, np.concatenate(squares)
         )
+
+    def column_means(self) -> np.ndarray:
+        """Weighted mean of every column of X, in one pass.
+
+        Returns
+        -------
+        ndarray of shape (n_features,)
+        """
+        return self._column_means()[0]
+
+    def _column_means(self) -> tuple[np.ndarray, float, float]:
+        sums = self._per_column_sums(_blocks.column_sums)
+        weight_sum, weight_square_sum = sums[0][0], sums[0][1]
+        means = np.concatenate([part[2:] for part in sums]) / weight_sum
+        return means, weight_sum, weight_square_sum
 
     def _per_column_sums(
         self, block_function: Callable, column_data: list | None = None

@@ -10,8 +10,9 @@ gradient (for OWL-QN, of the pseudo-gradient: the smallest subgradient of the
 L1-penalised objective) is at most ``tol``. L-BFGS and OWL-QN also stop, as
 converged, when an iteration decreases the objective by less than 64 machine
 epsilons relative to it (scipy's ``ftol``: nothing is left to gain in
-float64). Stopping after ``max_iter`` iterations is reported as not
-converged.
+float64); Newton when its quadratic model predicts no decrease for its own
+step (the same situation). Stopping after ``max_iter`` iterations is
+reported as not converged.
 """
 
 from __future__ import annotations
@@ -246,8 +247,11 @@ def minimize_newton(
             options={"maxiter": max_iter, "gtol": tol},
         )
     gradient_max = recorder.gradient_max_at(result.x)
-    converged = bool(gradient_max <= tol) or result.status == 0
-    message = "gradient below tol" if converged else result.message
+    # Status 2: the Newton model predicts no decrease for its own step, which
+    # happens only when the gradient is at the rounding level of float64 (the
+    # counterpart of L-BFGS's 64-eps decrease test): converged.
+    converged = bool(gradient_max <= tol) or result.status in (0, 2)
+    message = "gradient below tol" if gradient_max <= tol else result.message
     n_iter = min(int(result.nit), max_iter)
     return recorder.result(result.x, result.fun, n_iter, converged, message)
 

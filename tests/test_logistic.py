@@ -95,9 +95,11 @@ def test_sparse_blocks_match_sklearn(scheduler):
     y = (X @ w + 0.3 * rng.standard_normal(600) > 0).astype(int)
     X_dask = da.from_array(X, chunks=(130, 40), asarray=False)
     ours, theirs = fit_both(X, y, X_dask, y)
-    np.testing.assert_allclose(ours.coef_, theirs.coef_, atol=COEF_ATOL)
+    # Within the distance the remaining gradients allow: both solvers may stop
+    # on the 64-eps decrease test with gradients of ~1e-8 here.
+    assert_same_model(ours, theirs, X.toarray(), y)
     ours_sparse_in_memory = LogisticRegression(tol=TOL, max_iter=1000).fit(X, y)
-    np.testing.assert_allclose(ours_sparse_in_memory.coef_, theirs.coef_, atol=1e-6)
+    assert_same_model(ours_sparse_in_memory, theirs, X.toarray(), y)
 
 
 def test_single_row_blocks_match_sklearn(scheduler):

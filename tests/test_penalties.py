@@ -147,22 +147,25 @@ def test_newton_matches_lbfgs_and_sklearn(client, dataset, layout):
     )
     np.testing.assert_allclose(ours.coef_, theirs.coef_, rtol=1e-5, atol=1e-6)
     assert ours.fit_stats_["hessian_products"] > 0
-    # Newton's quadratic convergence: far fewer iterations than L-BFGS.
-    assert ours.n_iter_[0] < 20
+    # Newton's quadratic convergence: few iterations (scipy counts rejected
+    # trust-region steps too).
+    assert ours.n_iter_[0] < 30
 
 
 def test_newton_beats_lbfgs_on_an_ill_conditioned_problem():
-    # Raw breast_cancer: columns differ in scale by 1e4; L-BFGS needs
-    # thousands of passes over the data, Newton's iteration count does not
-    # depend on the scaling. (Threaded scheduler: the L-BFGS side would take
-    # minutes at a cluster round trip per pass.)
+    # Raw breast_cancer without an intercept (so no centring helps): columns
+    # differ in scale by 1e4, L-BFGS needs about 1,700 passes over the data;
+    # Newton's iteration count does not depend on the scaling. (Threaded
+    # scheduler: the L-BFGS side would take minutes at a cluster round trip
+    # per pass.)
     X, y = load_breast_cancer(return_X_y=True)
-    newton = LogisticRegression(solver="newton", tol=1e-5, max_iter=200).fit(X, y)
+    params = {"fit_intercept": False, "tol": 1e-5}
+    newton = LogisticRegression(solver="newton", max_iter=200, **params).fit(X, y)
     passes = newton.fit_stats_["evaluations"] + newton.fit_stats_["hessian_products"]
-    assert passes < 600
+    assert passes < 300
     # L-BFGS given five times Newton's passes is still short of the optimum.
     with pytest.warns(ConvergenceWarning):
-        lbfgs = LogisticRegression(solver="lbfgs", tol=1e-5, max_iter=5 * passes).fit(
+        lbfgs = LogisticRegression(solver="lbfgs", max_iter=5 * passes, **params).fit(
             X, y
         )
     assert objective(X, y, newton, 1.0, 0.0) < objective(X, y, lbfgs, 1.0, 0.0)
