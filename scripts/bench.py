@@ -41,9 +41,6 @@ MAX_ITER = 1000
 GB = 1e9
 QUICK_N = 200_000
 CHILD_TIMEOUT_SECONDS = 3600
-# Timings start only when everything else on the machine uses at most this
-# many cores (another engineer runs tests on it now and then).
-QUIET_CORES = 0.3
 SKIPPED_NOTE = "dask-ml admm skipped: 405 s on 2M x 100 here, and it ignores tol."
 
 # name -> (runner, keyword arguments). Run in this order.
@@ -69,19 +66,6 @@ TARGETS = {
 
 
 # ============================================================ child processes
-def _timed(fit) -> dict:
-    """Run ``fit()``; its wall seconds and the wall-clock window it ran in.
-
-    The window (``time.time()``, comparable across processes) lets the
-    parent pick the memory samples taken during the fit.
-    """
-    window_start = time.time()
-    start = time.perf_counter()
-    fit()
-    seconds = time.perf_counter() - start
-    return {"fit_seconds": seconds, "fit_start": window_start, "fit_end": time.time()}
-
-
 def _persist_pinned(client, problem: common.Problem):
     """X and y computed on the workers, block i on worker ``i * W // blocks``.
 
@@ -231,7 +215,7 @@ def run_dmltk(problem: common.Problem, tol: float, measure_overhead: bool) -> di
     with _dask_session(problem, ["dmltk"]) as (client, X, y, info):
         model = dmltk.LogisticRegression(C=C, tol=tol, max_iter=MAX_ITER)
         with _EvaluationCounter() as counter:
-            timing = _timed(lambda: model.fit(X, y))
+            timing = common.timed_fit(lambda: model.fit(X, y))
         coef = model.coef_.ravel()
         intercept = float(model.intercept_[0])
         result = {
@@ -313,7 +297,7 @@ def run_dask_ml(problem: common.Problem, solver: str) -> dict:
             max_iter=MAX_ITER,
             solver_kwargs={"normalize": False, **extra},
         )
-        timing = _timed(lambda: model.fit(X, y))
+        timing = common.timed_fit(lambda: model.fit(X, y))
         return {
             **timing,
             "coef": np.asarray(model.coef_, dtype=float).ravel().tolist(),
@@ -330,7 +314,7 @@ def run_sklearn(problem: common.Problem, tol: float) -> dict:
 
     X, y = common.numpy_data(problem)
     model = LogisticRegression(C=C, tol=tol, max_iter=MAX_ITER)
-    timing = _timed(lambda: model.fit(X, y))
+    timing = common.timed_fit(lambda: model.fit(X, y))
     return {
         **timing,
         "coef": model.coef_.ravel().tolist(),
@@ -338,20 +322,6 @@ def run_sklearn(problem: common.Problem, tol: float) -> dict:
         "n_iter": int(model.n_iter_[0]),
         "blas": common.blas_info(),
     }
-
-
-def _spark_session():
-    from pyspark.sql import SparkSession
-
-    session = (
-        SparkSession.builder.master("local[2]")
-        .appName("dmltk-bench")
-        .config("spark.driver.memory", "12g")
-        .config("spark.ui.enabled", "false")
-        .getOrCreate()
-    )
-    session.sparkContext.setLogLevel("ERROR")
-    return session
 
 
 def _write_parquet(problem: common.Problem, directory: Path) -> None:
@@ -400,7 +370,7 @@ def run_spark(problem: common.Problem) -> dict:
     from pyspark.ml.classification import LogisticRegression
 
     start = time.perf_counter()
-    spark = _spark_session()
+    spark = common.spark_session("dmltk-bench")
     session_seconds = time.perf_counter() - start
     # The Parquet files stay until the end: Spark rereads them if it ever
     # evicts a cached partition.
@@ -420,9 +390,9 @@ def run_spark(problem: common.Problem) -> dict:
             )
             # The first fits in a session are slower (JIT, class loading):
             # time the second one.
-            cold = _timed(lambda: estimator.fit(data))
+            cold = common.timed_fit(lambda: estimator.fit(data))
             models = []
-            timing = _timed(lambda: models.append(estimator.fit(data)))
+            timing = common.timed_fit(lambda: models.append(estimator.fit(data)))
             model = models[0]
             return {
                 **timing,
@@ -491,30 +461,19 @@ def run_child(name: str, problem: common.Problem, workdir: Path) -> dict:
 def run_undisturbed(
     name: str, problem: common.Problem, workdir: Path, args: argparse.Namespace
 ) -> dict:
-    """Run one system; rerun it while other processes disturbed its timing.
-
-    Waits for a quiet machine before each attempt; makes at most
-    ``1 + args.retries`` attempts and keeps the least disturbed one.
-    """
-    attempts = []
-    for attempt in range(1 + args.retries):
-        common.wait_until_quiet(QUIET_CORES, args.quiet_wait, _log)
-        _log(f"{name} (attempt {attempt + 1}) ...")
-        row = run_child(name, problem, workdir)
-        if "error" in row:
-            _log(f"{name}: {row['error']}")
-            return row
-        row["attempt"] = attempt + 1
-        attempts.append(row)
-        _log(
-            f"{name}: fit {row['fit_seconds']:.2f} s, other processes used "
+    """Run one system in a child process while the machine is quiet (see
+    :func:`_bench_common.run_undisturbed`)."""
+    return common.run_undisturbed(
+        name,
+        lambda: run_child(name, problem, workdir),
+        retries=args.retries,
+        quiet_wait=args.quiet_wait,
+        log=_log,
+        describe=lambda row: (
+            f"fit {row['fit_seconds']:.2f} s, other processes used "
             f"{row['other_cores']:.2f} cores"
-        )
-        if not row["other_cores"] > QUIET_CORES:
-            break
-    kept = min(attempts, key=lambda row: np.nan_to_num(row["other_cores"]))
-    kept["attempts_made"] = len(attempts)
-    return kept
+        ),
+    )
 
 
 def _numpy_pass_seconds(X: np.ndarray, y: np.ndarray, coef: np.ndarray) -> dict:
@@ -587,9 +546,9 @@ def score(
         coef = np.append(by_name["dmltk"]["coef"], by_name["dmltk"]["intercept"])
     attempts = []
     for _ in range(1 + retries):
-        common.wait_until_quiet(QUIET_CORES, quiet_wait, _log)
+        common.wait_until_quiet(common.QUIET_CORES, quiet_wait, _log)
         attempts.append(_numpy_pass_seconds(X, y, coef))
-        if not attempts[-1]["other_cores"] > QUIET_CORES:
+        if not attempts[-1]["other_cores"] > common.QUIET_CORES:
             break
     facts["numpy_seconds"] = min(attempts, key=lambda found: found["other_cores"])
     return facts
@@ -795,7 +754,7 @@ def data_lines(rows: list[dict], facts: dict) -> list[str]:
     disturbed = [
         f"{row['system']} ({row['other_cores']:.2f})"
         for row in rows
-        if row.get("other_cores", 0) > QUIET_CORES
+        if row.get("other_cores", 0) > common.QUIET_CORES
     ]
     if disturbed:
         lines.append(
@@ -821,22 +780,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         default=None,
         help=f"comma-separated subset of: {', '.join(SYSTEMS)}",
     )
-    parser.add_argument("--json", default=None, help="write the results here")
-    parser.add_argument(
-        "--retries",
-        type=int,
-        default=2,
-        help="reruns of a system whose timing other processes disturbed",
-    )
-    parser.add_argument(
-        "--quiet-wait",
-        type=float,
-        default=300.0,
-        help="seconds to wait, before each timing, for other work on the machine "
-        f"to drop below {QUIET_CORES} cores",
-    )
-    parser.add_argument("--_child", default=None, help=argparse.SUPPRESS)
-    parser.add_argument("--_result", default=None, help=argparse.SUPPRESS)
+    common.add_run_options(parser)
     args = parser.parse_args(argv)
     if args.systems is None:
         args.systems = DEFAULT_SYSTEMS + (["spark"] if args.spark else [])

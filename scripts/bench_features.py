@@ -60,8 +60,6 @@ REFERENCE_TOL = 1e-6
 MAX_ITER = 1000
 GB = 1e9
 CHILD_TIMEOUT_SECONDS = 3600
-# As bench.py: time only when everything else uses at most this many cores.
-QUIET_CORES = 0.3
 # The targets of issue 5, as (problem, peer's reference system): dmltk's fit
 # at tol 1e-6 must be faster.
 TARGETS = (("multinomial", "sklearn"), ("multinomial", "spark"), ("l1", "spark"))
@@ -144,15 +142,6 @@ FAMILIES = ("dmltk", "sklearn", "spark")
 
 
 # ============================================================ child processes
-def _timed(fit) -> dict:
-    """Run ``fit()``; its wall seconds and wall-clock window (for memory)."""
-    window_start = time.time()
-    start = time.perf_counter()
-    fit()
-    seconds = time.perf_counter() - start
-    return {"fit_seconds": seconds, "fit_start": window_start, "fit_end": time.time()}
-
-
 def _persist_pinned(client, task: Task):
     """X and y as dask arrays computed on the workers, block i on worker i*W//B.
 
@@ -215,7 +204,7 @@ def run_dmltk(task: Task, solver: str, tol: float) -> dict:
         model = dmltk.LogisticRegression(
             C=task.C, solver=solver, tol=tol, max_iter=MAX_ITER, **extra
         )
-        timing = _timed(lambda: model.fit(X, y))
+        timing = common.timed_fit(lambda: model.fit(X, y))
         return {
             **timing,
             "coef": np.asarray(model.coef_).tolist(),
@@ -242,7 +231,7 @@ def run_sklearn(task: Task, solver: str, tol: float) -> dict:
     model = LogisticRegression(
         C=task.C, l1_ratio=task.l1_ratio, solver=solver, tol=tol, max_iter=MAX_ITER
     )
-    timing = _timed(lambda: model.fit(X, y))
+    timing = common.timed_fit(lambda: model.fit(X, y))
     unit = "epochs" if solver == "saga" else "iterations"
     return {
         **timing,
@@ -252,20 +241,6 @@ def run_sklearn(task: Task, solver: str, tol: float) -> dict:
         "settings": f"solver={solver} tol={tol:g} ({unit})",
         "blas": common.blas_info(),
     }
-
-
-def _spark_session():
-    from pyspark.sql import SparkSession
-
-    session = (
-        SparkSession.builder.master("local[2]")
-        .appName("dmltk-bench-features")
-        .config("spark.driver.memory", "12g")
-        .config("spark.ui.enabled", "false")
-        .getOrCreate()
-    )
-    session.sparkContext.setLogLevel("ERROR")
-    return session
 
 
 def _spark_frame(spark, task: Task, directory: Path):
@@ -300,7 +275,7 @@ def run_spark(task: Task) -> dict:
     from pyspark.ml.classification import LogisticRegression
 
     start = time.perf_counter()
-    spark = _spark_session()
+    spark = common.spark_session("dmltk-bench-features")
     session_seconds = time.perf_counter() - start
     # The Parquet files stay until the end: Spark rereads them if it evicts
     # a cached partition.
@@ -319,9 +294,9 @@ def run_spark(task: Task) -> dict:
                 maxIter=MAX_ITER,
                 tol=REFERENCE_TOL,
             )
-            cold = _timed(lambda: estimator.fit(data))
+            cold = common.timed_fit(lambda: estimator.fit(data))
             models = []
-            timing = _timed(lambda: models.append(estimator.fit(data)))
+            timing = common.timed_fit(lambda: models.append(estimator.fit(data)))
             model = models[0]
             if family == "multinomial":
                 coef = model.coefficientMatrix.toArray()
@@ -390,30 +365,19 @@ def run_child(task: Task, system: str, workdir: Path, args) -> dict:
 
 
 def run_undisturbed(task: Task, system: str, workdir: Path, args) -> dict:
-    """Run one system; rerun it while other processes disturbed its timing.
-
-    Waits for a quiet machine before each attempt; keeps the least disturbed
-    of at most ``1 + args.retries`` attempts.
-    """
-    attempts = []
-    for attempt in range(1 + args.retries):
-        common.wait_until_quiet(QUIET_CORES, args.quiet_wait, _log)
-        _log(f"{task.name} / {system} (attempt {attempt + 1}) ...")
-        row = run_child(task, system, workdir, args)
-        if "error" in row:
-            _log(f"{task.name} / {system}: {row['error']}")
-            return row
-        row["attempt"] = attempt + 1
-        attempts.append(row)
-        _log(
-            f"{task.name} / {system}: fit {row['fit_seconds']:.2f} s, "
-            f"{row['n_iter']} iterations, others used {row['other_cores']:.2f} cores"
-        )
-        if not row["other_cores"] > QUIET_CORES:
-            break
-    kept = min(attempts, key=lambda row: np.nan_to_num(row["other_cores"]))
-    kept["attempts_made"] = len(attempts)
-    return kept
+    """Run one system in a child process while the machine is quiet (see
+    :func:`_bench_common.run_undisturbed`)."""
+    return common.run_undisturbed(
+        f"{task.name} / {system}",
+        lambda: run_child(task, system, workdir, args),
+        retries=args.retries,
+        quiet_wait=args.quiet_wait,
+        log=_log,
+        describe=lambda row: (
+            f"fit {row['fit_seconds']:.2f} s, {row['n_iter']} iterations, "
+            f"others used {row['other_cores']:.2f} cores"
+        ),
+    )
 
 
 def objective(X, y, coef, intercept, C: float, l1_ratio: float) -> float:
@@ -632,23 +596,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         default=",".join(FAMILIES),
         help=f"comma-separated subset of: {', '.join(FAMILIES)}",
     )
-    parser.add_argument("--json", default=None, help="write the results here")
-    parser.add_argument(
-        "--retries",
-        type=int,
-        default=2,
-        help="reruns of a system whose timing other processes disturbed",
-    )
-    parser.add_argument(
-        "--quiet-wait",
-        type=float,
-        default=300.0,
-        help="seconds to wait, before each timing, for other work on the machine "
-        f"to drop below {QUIET_CORES} cores",
-    )
-    parser.add_argument("--_child", default=None, help=argparse.SUPPRESS)
+    common.add_run_options(parser)
     parser.add_argument("--_problem", default=None, help=argparse.SUPPRESS)
-    parser.add_argument("--_result", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.problems = [name.strip() for name in args.problems.split(",")]
     args.systems = [name.strip() for name in args.systems.split(",")]
