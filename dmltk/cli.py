@@ -705,13 +705,16 @@ def train(
     import dask
 
     import dmltk
+    from dmltk.linear_model import choose_solver
 
-    if l1_ratio > 0 and solver in ("lbfgs", "newton") and C != float("inf"):
+    try:
+        choose_solver(solver, l1_ratio, C)
+    except ValueError:
         raise click.BadOptionUsage(
             "solver",
             f"--solver {solver} cannot fit an L1 penalty (--l1-ratio {l1_ratio}); "
             "use --solver owlqn or auto.",
-        )
+        ) from None
     spec = data_spec(data, data_format, label, zero_based, blocksize)
     _check_output_directory(model_path)
     with session.client():

@@ -43,6 +43,39 @@ _CONVERGENCE_ADVICE = (
 )
 
 
+def choose_solver(solver: str, l1_ratio: float, C: float) -> str:
+    """The solver :class:`LogisticRegression` runs for these parameters.
+
+    Parameters
+    ----------
+    solver : {"lbfgs", "newton", "owlqn", "auto"}
+    l1_ratio : float
+    C : float
+
+    Returns
+    -------
+    str
+        ``solver``, or for ``"auto"`` ``"owlqn"`` when the penalty has an L1
+        part (``l1_ratio > 0`` and finite ``C``), else ``"lbfgs"``.
+
+    Raises
+    ------
+    ValueError
+        If ``solver`` handles smooth penalties only and the penalty has an L1
+        part.
+    """
+    has_l1 = l1_ratio > 0 and np.isfinite(C)
+    if solver == "auto":
+        return "owlqn" if has_l1 else "lbfgs"
+    if has_l1 and not _SOLVERS[solver]:
+        raise ValueError(
+            f"solver={solver!r} handles smooth penalties only, but "
+            f"l1_ratio={l1_ratio} adds an L1 term. Use solver='owlqn' "
+            "(or 'auto', which picks it), or set l1_ratio=0."
+        )
+    return solver
+
+
 class LogisticRegression(ClassifierMixin, BaseEstimator):
     """Logistic regression (binomial or multinomial) fitted on data spread
     over Dask workers.
@@ -302,16 +335,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
 
     def _chosen_solver(self) -> str:
         """The solver to run; a ValueError if it cannot handle the penalty."""
-        has_l1 = self.l1_ratio > 0 and np.isfinite(self.C)
-        if self.solver == "auto":
-            return "owlqn" if has_l1 else "lbfgs"
-        if has_l1 and not _SOLVERS[self.solver]:
-            raise ValueError(
-                f"solver={self.solver!r} handles smooth penalties only, but "
-                f"l1_ratio={self.l1_ratio} adds an L1 term. Use solver='owlqn' "
-                "(or 'auto', which picks it), or set l1_ratio=0."
-            )
-        return self.solver
+        return choose_solver(self.solver, self.l1_ratio, self.C)
 
     def _solve(self, evaluator, weight_sum, counts, solver):
         """Run ``solver`` in the coordinates it works in (see
