@@ -12,6 +12,7 @@ layout (see ``BlockEvaluator``); blocks of X never do.
 from __future__ import annotations
 
 import itertools
+import time
 import uuid
 from collections.abc import Callable
 
@@ -21,7 +22,7 @@ import numpy as np
 from dask.core import flatten
 from dask.sizeof import sizeof
 
-from . import _blocks, _loss
+from . import _blocks, _loss, _tasks
 
 # Partial results are merged this many at a time: no task receives more than
 # four partial results, and the tree has depth ceil(log_4(blocks)).
@@ -87,38 +88,53 @@ class BlockEvaluator:
     y : dask.array.Array
         Persisted 0/1 labels, chunked like the rows of X.
     fan_in : int
-        How many partial results one sum task merges.
+        How many partial results one merge task takes.
 
     Notes
     -----
+    Every sum over blocks runs as one task per worker thread holding blocks
+    (the task depends on all of them, so it runs where they live and reads
+    them one after the other into one buffer), then a tree of merges of fixed
+    fan-in across workers. Task count, not block count, sets the overhead.
+
     How one evaluation runs, by layout (R row blocks, C column blocks):
 
-    - rows (C = 1): one task per block computes loss and gradient in one
-      pass over it; the (d + 2)-long partial sums are tree-reduced.
+    - rows (C = 1): loss and gradient summed over all blocks, in one pass
+      over each block; the (d + 2)-long partial sums are merged.
     - columns and blocks (C > 1): the coefficients go out as one key per
-      column block (inside the task when a single block reads them); block
-      (i, j) returns its margins ``X_ij @ w_j``, summed
-      by a tree along block row i; a task per block row turns the margins
-      into loss and residual; the residual goes to every block of that row,
-      which returns its slice of the gradient ``X_ij.T @ r_i``, summed by a
-      tree along block column j. Per evaluation that moves about two
-      n-vectors per column block and the gradient slices, never a block.
+      column block (inside the task when a single block reads them); the
+      margins ``X_ij @ w_j`` are summed over the blocks of block row i; a task
+      per block row turns them into loss and residual; the residual goes to
+      every block of that row, and ``X_ij.T @ r_i`` is summed over the blocks
+      of block column j. Per evaluation that moves about two n-vectors per
+      column block and the gradient slices, never a block.
 
     A Hessian-vector product travels the same way as a gradient: the rows
     layout sends the point and the direction as one key; the column layouts
     sum margins of both (2K columns instead of K) and send back the Hessian
     weights times the direction's margins in place of the residual.
 
-    Sum trees merge the blocks of one worker first, then across workers,
-    in an order fixed when the evaluator is made, so results are the same
-    bit for bit on every call and on every run with the same placement.
-    Holding the evaluator holds the persisted blocks: drop it to let them go.
+    Blocks are grouped by the worker that holds them, in an order fixed while
+    they stay there, so results are the same bit for bit from one call to
+    the next. When a worker dies, its blocks are recomputed elsewhere; the
+    tasks that then run away from the worker they were made for say so in
+    their results (:class:`dmltk._tasks.Partial`), and the next evaluation
+    groups the blocks where they now live. Holding the evaluator holds the
+    persisted blocks: drop it to let them go.
+
+    Attributes
+    ----------
+    evaluation_seconds, kernel_seconds : list of float
+        For each loss-and-gradient evaluation: its wall time as the client
+        sees it, and the time spent in block functions along its slowest
+        chain of tasks.
     """
 
     def __init__(self, X, y, *, fan_in: int = REDUCTION_FAN_IN):
         if X.chunks[0] != y.chunks[0]:
             raise ValueError("y must be chunked like the rows of X")
         self.layout = layout_of(X.chunks)
+        self._X = X
         self._x_keys = [list(row) for row in X.__dask_keys__()]
         self._y_keys = block_keys(y)
         self._column_bounds = np.cumsum([0, *X.chunks[1]])
@@ -128,17 +144,16 @@ class BlockEvaluator:
         self._base_graph = {**dict(X.__dask_graph__()), **dict(y.__dask_graph__())}
         self._get = current_get()
         self._client = _client_of(self._get)
-        # Where each block lives, so that sum trees merge blocks of the same
-        # worker first (without a transfer). The order is fixed for the life
-        # of the evaluator, so sums stay bit-identical from one call to the
-        # next; blocks that move later (a worker died) only cost transfers.
-        self._home = {}
+        # Where each block lives and how many threads its worker has: a sum
+        # over blocks is one task per worker thread. Under a local scheduler
+        # every block is its own task (threads share the memory).
+        self._home: dict = {}
+        self._threads: dict = {}
         if self._client is not None:
             from distributed import wait
 
             wait(X)  # blocks still being computed have no holder yet
-            holders = self._client.who_has(X)
-            self._home = {k: min(v) for k, v in holders.items() if v}
+            self._find_blocks()
         # The futures of the previous evaluation are released only after the
         # next graph is sent: a release sent first would hold the next graph
         # in the client's batched stream for up to 10 ms (measured: 12 ms of
@@ -151,24 +166,66 @@ class BlockEvaluator:
         self.n_hessian_products = 0
         self.n_tasks = 0
         self.bytes_gathered = 0
+        self.evaluation_seconds: list[float] = []
+        self.kernel_seconds: list[float] = []
 
     # ------------------------------------------------------------ graphs
-    def _tree(self, graph: dict, keys: list, name: str, blocks: list):
-        """Add a sum tree over ``keys`` to ``graph``; return the root key.
+    def _find_blocks(self) -> None:
+        """Read where the blocks live, and how many threads each worker has."""
+        holders = self._client.who_has(self._X)
+        self._home = {key: min(found) for key, found in holders.items() if found}
+        self._threads = self._client.nthreads()
 
-        ``blocks[k]`` is the key of the block of X that ``keys[k]`` was
-        computed from: leaves are merged grouped by the worker that holds it.
+    def _grouped_sum(
+        self, graph: dict, name: str, function: Callable, common: tuple, blocks: list
+    ):
+        """Add ``sum_b function(*arguments_b, *common)`` to ``graph``; return
+        the key of its partial (see :mod:`dmltk._tasks`).
+
+        ``blocks`` lists ``(x_key, arguments_b)``: the block of X whose home
+        decides the task the term goes to, and the term's own arguments (keys
+        or values). The blocks of one worker are split evenly between its
+        threads, one task each; blocks with no known home get a task each.
         """
-        order = sorted(
-            range(len(keys)), key=lambda k: (self._home.get(blocks[k], ""), k)
-        )
-        level, depth = [keys[k] for k in order], 0
+        by_worker: dict[str, list] = {}
+        homeless = []
+        for x_key, arguments in blocks:
+            home = self._home.get(x_key)
+            if home is None:
+                homeless.append(("", [arguments]))
+            else:
+                by_worker.setdefault(home, []).append(arguments)
+        groups = []
+        for worker in sorted(by_worker):
+            members = by_worker[worker]
+            n_groups = min(len(members), max(1, self._threads.get(worker, 1)))
+            bounds = np.linspace(0, len(members), n_groups + 1).astype(int)
+            groups += [(worker, members[a:b]) for a, b in itertools.pairwise(bounds)]
+        leaves = []
+        for g, (worker, members) in enumerate(groups + homeless):
+            flat = [argument for arguments in members for argument in arguments]
+            leaves.append((name, g))
+            graph[leaves[-1]] = (
+                _tasks.group_sum,
+                function,
+                worker if self._client is not None else None,
+                len(members[0]),
+                len(common),
+                *common,
+                *flat,
+            )
+        return self._tree(graph, leaves, f"{name}-merge")
+
+    def _tree(self, graph: dict, keys: list, name: str):
+        """Add a merge tree over the partials ``keys`` (in their order) to
+        ``graph``; return the root key."""
+        level, depth = list(keys), 0
         while len(level) > 1:
             depth += 1
             parents = []
             for j in range(0, len(level), self._fan_in):
                 key = (f"{name}-{depth}", j // self._fan_in)
-                graph[key] = (_loss.sum_packed, *level[j : j + self._fan_in])
+                graph[key] = (_tasks.merge, *level[j : j + self._fan_in])
                 parents.append(key)
             level = parents
         return level[0]
@@ -190,25 +247,18 @@ class BlockEvaluator:
             coef_key = f"{step}-coef"
             if direction is None:
                 block_function, graph[coef_key] = _loss.loss_gradient_block, coef
-                leaf_name = f"{step}-loss_gradient"
             else:
                 block_function = _loss.hessian_product_block
                 graph[coef_key] = np.stack([coef, direction])
-                leaf_name = f"{step}-hessian_product"
-            leaves = []
-            for i, (row, y_key) in enumerate(
-                zip(self._x_keys, self._y_keys, strict=True)
-            ):
-                leaves.append((leaf_name, i))
-                graph[leaves[-1]] = (
-                    block_function,
-                    row[0],
-                    y_key,
-                    coef_key,
-                    fit_intercept,
-                )
-            first_blocks = [row[0] for row in self._x_keys]
-            return graph, [self._tree(graph, leaves, f"{step}-sum", first_blocks)]
+            blocks = [
+                (row[0], (row[0], y_key))
+                for row, y_key in zip(self._x_keys, self._y_keys, strict=True)
+            ]
+            common = (coef_key, fit_intercept)
+            root = self._grouped_sum(
+                graph, f"{step}-blocks", block_function, common, blocks
+            )
+            return graph, [root]
 
         bounds = self._column_bounds
         if direction is None:
@@ -233,39 +283,45 @@ class BlockEvaluator:
                 graph[coef_slices[-1]] = coef_slice
             else:
                 coef_slices.append(coef_slice)
-        gradient_leaves = [[] for _ in coef_slices]
-        scalar_leaves = []
+        residual_keys, scalar_leaves = [], []
         for i, (row, y_key) in enumerate(zip(self._x_keys, self._y_keys, strict=True)):
-            margins = []
-            for j, x_key in enumerate(row):
-                margins.append((f"{step}-margins-{i}", j))
-                graph[margins[-1]] = (_loss.margins_block, x_key, coef_slices[j])
-            z_key = self._tree(graph, margins, f"{step}-z-{i}", row)
-            residual_key = (f"{step}-residual", i)
-            graph[residual_key] = (residual_function, z_key, y_key, intercept)
+            margins = [(x_key, (x_key, coef_slices[j])) for j, x_key in enumerate(row)]
+            z_key = self._grouped_sum(
+                graph, f"{step}-margins-{i}", _loss.margins_block, (), margins
+            )
+            residual_keys.append((f"{step}-residual", i))
+            graph[residual_keys[-1]] = (
+                _tasks.timed,
+                residual_function,
+                z_key,
+                y_key,
+                intercept,
+            )
             scalar_leaves.append((f"{step}-scalars", i))
-            graph[scalar_leaves[-1]] = (_loss.residual_scalars, residual_key)
-            for j, x_key in enumerate(row):
-                gradient_leaves[j].append((f"{step}-gradient-{j}", i))
-                graph[gradient_leaves[j][-1]] = (
-                    _loss.gradient_block,
-                    x_key,
-                    residual_key,
-                )
-        first_blocks = [row[0] for row in self._x_keys]
-        outputs = [self._tree(graph, scalar_leaves, f"{step}-scalar-sum", first_blocks)]
-        for j, leaves in enumerate(gradient_leaves):
-            column = [row[j] for row in self._x_keys]
+            graph[scalar_leaves[-1]] = (
+                _tasks.timed,
+                _loss.residual_scalars,
+                residual_keys[-1],
+            )
+        outputs = [self._tree(graph, scalar_leaves, f"{step}-scalar-merge")]
+        for j in range(len(bounds) - 1):
+            column = [
+                (row[j], (row[j], residual_key))
+                for row, residual_key in zip(self._x_keys, residual_keys, strict=True)
+            ]
             outputs.append(
-                self._tree(graph, leaves, f"{step}-gradient-sum-{j}", column)
+                self._grouped_sum(
+                    graph, f"{step}-gradient-{j}", _loss.gradient_block, (), column
+                )
             )
         return graph, outputs
 
     def assemble(self, results: list, fit_intercept: bool) -> np.ndarray:
         """Gathered outputs of :meth:`loss_gradient_graph` as one packed array."""
+        values = [part.value for part in results]
         if self.layout == "rows":
-            return results[0]
-        scalars, *gradients = results
+            return values[0]
+        scalars, *gradients = values
         tail = [scalars[1:]] if fit_intercept else []
         return np.concatenate([scalars[:1], *gradients, *tail])
 
@@ -278,10 +334,15 @@ class BlockEvaluator:
         ndarray of shape (1 + n_features + fit_intercept,)
             As :func:`_loss.loss_gradient_block` for the whole data.
         """
+        start = time.perf_counter()
         graph, outputs = self.loss_gradient_graph(coef, fit_intercept)
         self.n_evaluations += 1
         self.n_tasks += len(graph) - len(self._base_graph)
-        return self.assemble(self._run(graph, outputs), fit_intercept)
+        results = self._run(graph, outputs)
+        packed = self.assemble(results, fit_intercept)
+        self.evaluation_seconds.append(time.perf_counter() - start)
+        self.kernel_seconds.append(max(part.seconds for part in results))
+        return packed
 
     def hessian_product(
         self, coef: np.ndarray, direction: np.ndarray, fit_intercept: bool
@@ -351,10 +412,15 @@ class BlockEvaluator:
                 zip(self._x_keys, self._y_keys, strict=True)
             ):
                 leaves.append((f"{step}-{j}", i))
-                graph[leaves[-1]] = (block_function, row[j], y_key, *extra)
-            column = [row[j] for row in self._x_keys]
-            outputs.append(self._tree(graph, leaves, f"{step}-{j}-sum", column))
-        return self._run(graph, outputs)
+                graph[leaves[-1]] = (
+                    _tasks.timed,
+                    block_function,
+                    row[j],
+                    y_key,
+                    *extra,
+                )
+            outputs.append(self._tree(graph, leaves, f"{step}-{j}-merge"))
+        return [part.value for part in self._run(graph, outputs)]
 
     def map_blocks(
         self, x_function: Callable | None = None, y_function: Callable | None = None
@@ -394,4 +460,6 @@ class BlockEvaluator:
         result = self._client.gather(futures)
         self._previous = futures
         self.bytes_gathered += sum(sizeof(part) for part in result)
+        if any(isinstance(part, _tasks.Partial) and part.misplaced for part in result):
+            self._find_blocks()
         return result

@@ -1,9 +1,11 @@
 """Block math: the logistic loss, its gradient and Hessian products on ONE block.
 
-This module knows numpy and scipy only (never dask). Every function takes one
-block ``X`` (a dense C-contiguous ``numpy.ndarray`` or a ``scipy.sparse`` CSR
-matrix) with its labels, and returns plain numpy results, so it can be tested
-alone against numpy and finite differences.
+This module knows numpy, scipy and the compiled kernels of
+:mod:`dmltk._kernels` only (never dask). Every function takes one block ``X``
+(a dense C-contiguous ``numpy.ndarray`` or a ``scipy.sparse`` CSR matrix, of
+float32 or float64) with its labels, and returns float64 numpy results, so it
+can be tested alone against the numpy reference (tests/reference_loss.py) and
+finite differences.
 
 The coefficient vector ``coef`` has ``n_features`` entries, followed by the
 intercept when ``fit_intercept`` is true (scikit-learn's layout: intercept
@@ -29,22 +31,18 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.special import expit, log_expit, logsumexp
 
-# Rows of a dense block are processed in slices of about this many bytes, so
-# that the slice read for the margins is still in cache when the gradient
-# reads it: one pass over memory per evaluation instead of two. Measured here
-# (AMD EPYC, 1 MiB L2 per core): 1-4 MiB slices run at 1.5x one plain read of
-# the block, the unsliced two-pass version at 3x.
-SLICE_BYTES = 2 * 1024 * 1024
+from . import _kernels
 
 
 def _aligned(array: np.ndarray) -> np.ndarray:
     # Small arrays that arrive in a message can sit at addresses that are not
-    # a multiple of 8; BLAS then takes another code path whose sums round
-    # differently (measured: results differing in the last bit from one run
-    # to the next). A copy of a few kB restores bit-identical results.
-    return array if array.flags.aligned else array.copy()
+    # a multiple of 8, or be read-only views of the message; the kernels are
+    # compiled for aligned, writable arrays (another kind would cost a
+    # compilation). A copy of a few kB is cheaper.
+    if array.flags.aligned and array.flags.writeable:
+        return array
+    return array.copy()
 
 
 def n_outputs(n_features: int, coef: np.ndarray, fit_intercept: bool) -> int:
@@ -71,10 +69,16 @@ def split_coef(
     return weights.reshape(n_features, k), intercept
 
 
-def _margins(X, weights, intercept) -> np.ndarray:
-    z = np.asarray(X @ weights, dtype=np.float64)
-    z += intercept
-    return z if z.ndim == 2 else z.ravel()
+def _kernel_coef(
+    coef: np.ndarray, n_features: int, fit_intercept: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """``W`` of shape (n_features, K) and ``b`` of shape (K,), contiguous
+    float64: the form every kernel takes, for both losses."""
+    coef = _aligned(np.asarray(coef, dtype=np.float64))
+    k = n_outputs(n_features, coef, fit_intercept)
+    weights = coef[: n_features * k].reshape(n_features, k)
+    intercept = coef[n_features * k :] if fit_intercept else np.zeros(k)
+    return weights, np.ascontiguousarray(intercept)
 
 
 def split_targets(targets: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
@@ -85,85 +89,69 @@ def split_targets(targets: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     return targets, None
 
 
-def _loss_and_residual(z: np.ndarray, targets: np.ndarray) -> tuple[float, np.ndarray]:
-    """Weighted loss sum and weighted residual of margins ``z``.
+_UNWEIGHTED = np.empty(0)
 
-    Binomial (z of shape (n,)): residual ``s * (expit(z) - y)``. Multinomial
-    (z of shape (n, K)): residual ``s * (softmax(z) - onehot(y))``, computed
-    in place: ``z`` is overwritten and returned as the residual.
-    """
-    y, weights = split_targets(targets)
-    if z.ndim == 1:
-        # log(1 + exp(z)) - y z == -log_expit(-z) - y z, stable for any z.
-        pointwise = log_expit(-z)
-        pointwise += y * z
-        pointwise *= -1.0
-        residual = expit(z)
-        residual -= y
-    else:
-        # Softmax in place in z, the caller's scratch buffer: no (n, K)
-        # temporary. Workers started by Dask's nanny allocate every block
-        # larger than 64 KiB afresh from the kernel (MALLOC_TRIM_THRESHOLD_),
-        # and scipy's logsumexp makes several: measured 37 ms against 16 ms
-        # per 62,500 x 50 x 10 block before this.
-        rows = np.arange(z.shape[0])
-        labels = y.astype(np.intp)
-        z -= z.max(axis=1, keepdims=True)
-        picked = z[rows, labels]
-        np.exp(z, out=z)
-        totals = z.sum(axis=1)
-        pointwise = np.log(totals)
-        pointwise -= picked
-        z /= totals[:, None]
-        z[rows, labels] -= 1.0
-        residual = z
+
+def _kernel_targets(targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Contiguous float64 labels and sample weights (empty when unweighted)."""
+    labels, weights = split_targets(targets)
+    labels = np.ascontiguousarray(labels, dtype=np.float64)
     if weights is None:
-        return float(np.sum(pointwise)), residual
-    residual *= weights if residual.ndim == 1 else weights[:, None]
-    return float(weights @ pointwise), residual
+        return labels, _UNWEIGHTED
+    return labels, np.ascontiguousarray(weights, dtype=np.float64)
 
 
-def _fused_pass(X, targets, weights, intercept, residual_of, gradient) -> tuple:
-    """One pass over a block: margins, then ``X.T @ residual`` added to
-    ``gradient`` while the rows are still in cache.
+_KERNEL_DTYPES = (np.float32, np.float64)
 
-    ``residual_of(z, targets) -> (loss, residual)`` turns margins into the
-    per-row vector; returns the summed loss and the residual's column sums.
-    """
-    n_rows, n_features = X.shape
-    if sp.issparse(X):
-        loss, residual = residual_of(_margins(X, weights, intercept), targets)
-        gradient += X.T @ residual
-        return loss, residual.sum(axis=0)
-    step = max(1, SLICE_BYTES // max(1, n_features * X.itemsize))
-    loss, residual_sum = 0.0, 0.0
-    # One margins buffer for all slices (see _loss_and_residual on why fresh
-    # (n, K) allocations are slow on workers).
-    buffer = np.empty((min(step, n_rows), *np.shape(weights)[1:]))
-    for start in range(0, n_rows, step):
-        rows = X[start : start + step]
-        z = np.matmul(rows, weights, out=buffer[: rows.shape[0]])
-        z += intercept
-        slice_loss, residual = residual_of(z, targets[start : start + step])
-        loss += slice_loss
-        residual_sum = residual_sum + residual.sum(axis=0)
-        gradient += rows.T @ residual
-    return loss, residual_sum
+
+def _kernel_ready(array: np.ndarray) -> bool:
+    # The forms the kernels are compiled for (warm_up loads them): any other
+    # would cost a compilation the first time it is met on a machine.
+    flags = array.flags
+    return flags.c_contiguous and flags.aligned and flags.writeable
+
+
+def _dense(X) -> np.ndarray:
+    """A dense block in a form the kernels take: C-contiguous, aligned,
+    writable float32 or float64. The blocks of a fit are in that form
+    already (dmltk._blocks.aligned_block); others are copied once here."""
+    if X.dtype in _KERNEL_DTYPES and _kernel_ready(X):
+        return X
+    dtype = X.dtype if X.dtype in _KERNEL_DTYPES else np.float64
+    return np.array(X, dtype=dtype, order="C")
+
+
+def _csr(X) -> tuple:
+    """``data, indices, indptr`` of a CSR block, each in a form the kernels
+    take (see :func:`_dense`)."""
+    if X.format != "csr":
+        X = X.tocsr()
+    data = _dense(X.data)
+    indices, indptr = X.indices, X.indptr
+    if not (_kernel_ready(indices) and _kernel_ready(indptr)):
+        indices, indptr = indices.copy(), indptr.copy()
+    return data, indices, indptr
+
+
+def _as_matrix(values: np.ndarray) -> np.ndarray:
+    """A per-row vector (n,) or matrix (n, K) as a contiguous (n, K) float64."""
+    values = _aligned(np.asarray(values, dtype=np.float64))
+    return np.ascontiguousarray(values.reshape(values.shape[0], -1))
 
 
 def loss_gradient_block(
-    X, targets: np.ndarray, coef: np.ndarray, fit_intercept: bool
+    X, targets: np.ndarray, coef: np.ndarray, fit_intercept: bool, out=None
 ) -> np.ndarray:
     """Loss sum and gradient sum of the logistic loss on one block.
 
-    Reads the block once: dense blocks are walked in cache-sized slices of
-    rows, each slice used for its margins and, while still in cache, for its
-    share of the gradient.
+    Reads the block once (see :mod:`dmltk._kernels`): each row's margins,
+    loss, residual and share of the gradient while the row is in cache.
 
     Parameters
     ----------
     X : ndarray of shape (n_rows, n_features) or CSR matrix
-        One block of rows. Dense blocks should be C-contiguous.
+        One block of rows, float32 or float64. Dense blocks should be
+        C-contiguous.
     targets : ndarray of shape (n_rows,) or (n_rows, 2)
         Labels (0.0 / 1.0 for the binomial loss, the class index for the
         multinomial one), with sample weights as a second column for
@@ -173,56 +161,47 @@ def loss_gradient_block(
         intercepts (K = 1: the binomial loss, scikit-learn's layout).
     fit_intercept : bool
         Whether ``coef`` ends with intercepts.
+    out : ndarray of shape (1 + coef.size,), optional
+        A previous result to add this block's into (it is returned).
 
     Returns
     -------
     ndarray of shape (1 + coef.size,)
         ``[sum_i s_i loss_i, sum_i x_i r_i^T (raveled), (sum_i r_i)]`` with
-        ``r_i = s_i (p_i - y_i)``: a monoid under addition, so partial
-        results of many blocks are merged by summing them.
+        ``r_i = s_i (p_i - y_i)``, in float64: a monoid under addition, so
+        partial results of many blocks are merged by summing them.
     """
-    weights, intercept = split_coef(coef, X.shape[1], fit_intercept)
-    out = np.zeros(1 + coef.size)
-    gradient = out[1 : 1 + weights.size].reshape(weights.shape)
-    loss, residual_sum = _fused_pass(
-        X, targets, weights, intercept, _loss_and_residual, gradient
-    )
-    out[0] = loss
+    n_features = X.shape[1]
+    weights, intercept = _kernel_coef(coef, n_features, fit_intercept)
+    k = weights.shape[1]
+    out = np.zeros(1 + coef.size) if out is None else out
+    gradient = out[1 : 1 + n_features * k].reshape(n_features, k)
+    residual_sum = np.zeros(k)
+    labels, sample_weight = _kernel_targets(targets)
+    if sp.issparse(X):
+        loss = _kernels.sparse_loss_gradient(
+            *_csr(X), labels, sample_weight, weights, intercept, gradient, residual_sum
+        )
+    else:
+        loss = _kernels.dense_loss_gradient(
+            _dense(X), labels, sample_weight, weights, intercept, gradient, residual_sum
+        )
+    out[0] += loss
     if fit_intercept:
-        out[1 + weights.size :] = residual_sum
+        out[1 + n_features * k :] += residual_sum
     return out
 
 
-def _curvature_times(zu: np.ndarray, targets: np.ndarray) -> tuple[float, np.ndarray]:
-    """Per-row Hessian of the loss times the direction's margins.
-
-    ``zu`` holds the margins ``z`` (K columns) then the direction's margins
-    ``u`` (K columns). Binomial: ``s p (1 - p) u``. Multinomial:
-    ``s (p * u - p (p . u))``, the softmax Jacobian ``diag(p) - p p^T``
-    applied to ``u``. Returns ``(0.0, t)``, shaped like a residual so the
-    gradient's reduction serves Hessian products unchanged.
-    """
-    _, weights = split_targets(targets)
-    k = zu.shape[1] // 2
-    if k == 1:
-        p = expit(zu[:, 0])
-        t = p * (1.0 - p)
-        t *= zu[:, 1]
-    else:
-        p = np.exp(zu[:, :k] - logsumexp(zu[:, :k], axis=1, keepdims=True))
-        t = p * zu[:, k:]
-        t -= p * t.sum(axis=1, keepdims=True)
-    if weights is not None:
-        t *= weights if t.ndim == 1 else weights[:, None]
-    return 0.0, t
-
-
 def hessian_product_block(
-    X, targets: np.ndarray, coef_and_direction: np.ndarray, fit_intercept: bool
+    X,
+    targets: np.ndarray,
+    coef_and_direction: np.ndarray,
+    fit_intercept: bool,
+    out=None,
 ) -> np.ndarray:
     """Hessian of the loss sum at ``coef``, times ``direction``, on one block.
 
-    One pass over the block (margins of both vectors from one product).
+    One pass over the block (margins of both vectors from the same row read).
 
     Parameters
     ----------
@@ -233,6 +212,8 @@ def hessian_product_block(
         The point and the direction, each in the packed layout of
         :func:`loss_gradient_block`.
     fit_intercept : bool
+    out : ndarray of shape (1 + n_coef,), optional
+        A previous result to add this block's into (it is returned).
 
     Returns
     -------
@@ -241,18 +222,25 @@ def hessian_product_block(
         first slot is unused) so that partial results sum the same way.
     """
     coef, direction = _aligned(coef_and_direction)
-    both, intercepts = stacked_weights(coef, direction, X.shape[1], fit_intercept)
-    k = both.shape[1] // 2
-    n_weights = X.shape[1] * k
-    out = np.zeros(1 + coef.size)
-    product = out[1 : 1 + n_weights].reshape((X.shape[1], k) if k > 1 else (-1,))
-    _, t_sum = _fused_pass(X, targets, both, intercepts, _curvature_times, product)
+    n_features = X.shape[1]
+    weights, intercept = _kernel_coef(coef, n_features, fit_intercept)
+    d_weights, d_intercept = _kernel_coef(direction, n_features, fit_intercept)
+    k = weights.shape[1]
+    out = np.zeros(1 + coef.size) if out is None else out
+    product = out[1 : 1 + n_features * k].reshape(n_features, k)
+    t_sum = np.zeros(k)
+    labels, sample_weight = _kernel_targets(targets)
+    arguments = (labels, sample_weight, weights, intercept, d_weights, d_intercept)
+    if sp.issparse(X):
+        _kernels.sparse_hessian_product(*_csr(X), *arguments, product, t_sum)
+    else:
+        _kernels.dense_hessian_product(_dense(X), *arguments, product, t_sum)
     if fit_intercept:
-        out[1 + n_weights :] = t_sum
+        out[1 + n_features * k :] += t_sum
     return out
 
 
-def margins_block(X, weights: np.ndarray) -> np.ndarray:
+def margins_block(X, weights: np.ndarray, out=None) -> np.ndarray:
     """Partial margins ``X_ij @ W_j`` of one block of a column-split layout.
 
     Parameters
@@ -261,12 +249,27 @@ def margins_block(X, weights: np.ndarray) -> np.ndarray:
         Block (i, j).
     weights : ndarray of shape (n_columns,) or (n_columns, K)
         The coefficients of the columns of block column j.
+    out : ndarray, optional
+        Margins of other blocks of the same block row to add these to (it is
+        returned).
 
     Returns
     -------
-    ndarray of shape (n_rows,) or (n_rows, K)
+    ndarray of shape (n_rows,) or (n_rows, K), float64
     """
-    return _margins(X, _aligned(weights), 0.0)
+    weights = _aligned(np.asarray(weights, dtype=np.float64))
+    matrix = np.ascontiguousarray(weights.reshape(weights.shape[0], -1))
+    margins = np.empty((X.shape[0], matrix.shape[1]))
+    intercept = np.zeros(matrix.shape[1])
+    if sp.issparse(X):
+        _kernels.sparse_margins(*_csr(X), matrix, intercept, margins)
+    else:
+        _kernels.dense_margins(_dense(X), matrix, intercept, margins)
+    margins = margins.reshape(X.shape[0], *weights.shape[1:])
+    if out is None:
+        return margins
+    out += margins
+    return out
 
 
 def loss_residual(z: np.ndarray, targets: np.ndarray, intercept) -> tuple:
@@ -288,8 +291,11 @@ def loss_residual(z: np.ndarray, targets: np.ndarray, intercept) -> tuple:
     residual : ndarray of the shape of ``z``
         ``s * (p - y)``.
     """
-    loss, residual = _loss_and_residual(_aligned(z) + intercept, targets)
-    return np.concatenate([[loss], np.atleast_1d(residual.sum(axis=0))]), residual
+    residual = _as_matrix(z) + intercept
+    residual_sum = np.zeros(residual.shape[1])
+    labels, sample_weight = _kernel_targets(targets)
+    loss = _kernels.margins_loss_residual(residual, labels, sample_weight, residual_sum)
+    return np.concatenate([[loss], residual_sum]), residual.reshape(np.shape(z))
 
 
 def stacked_weights(
@@ -323,8 +329,13 @@ def hessian_residual(zu: np.ndarray, targets: np.ndarray, intercepts) -> tuple:
     t : ndarray of shape (n_rows,) or (n_rows, K)
         Per-row Hessian times direction margins, used as the residual.
     """
-    _, t = _curvature_times(_aligned(zu) + intercepts, targets)
-    return np.concatenate([[0.0], np.atleast_1d(t.sum(axis=0))]), t
+    zu = _aligned(zu) + intercepts
+    k = zu.shape[1] // 2
+    z, t = np.ascontiguousarray(zu[:, :k]), np.ascontiguousarray(zu[:, k:])
+    t_sum = np.zeros(k)
+    _, sample_weight = _kernel_targets(targets)
+    _kernels.margins_curvature(z, t, sample_weight, t_sum)
+    return np.concatenate([[0.0], t_sum]), t.ravel() if k == 1 else t
 
 
 def residual_scalars(loss_and_residual: tuple) -> np.ndarray:
@@ -332,7 +343,7 @@ def residual_scalars(loss_and_residual: tuple) -> np.ndarray:
     return loss_and_residual[0]
 
 
-def gradient_block(X, loss_and_residual: tuple) -> np.ndarray:
+def gradient_block(X, loss_and_residual: tuple, out=None) -> np.ndarray:
     """Slice of the gradient sum from block (i, j): ``X_ij.T @ r_i``, raveled.
 
     Parameters
@@ -340,13 +351,22 @@ def gradient_block(X, loss_and_residual: tuple) -> np.ndarray:
     X : ndarray or CSR matrix of shape (n_rows, n_columns)
     loss_and_residual : tuple
         Output of :func:`loss_residual` for block row i.
+    out : ndarray of shape (n_columns * K,), optional
+        The slice from other block rows to add this one to (it is returned).
 
     Returns
     -------
-    ndarray of shape (n_columns * K,)
+    ndarray of shape (n_columns * K,), float64
     """
-    residual = _aligned(loss_and_residual[1])
-    return np.asarray(X.T @ residual, dtype=np.float64).ravel()
+    residual = _as_matrix(loss_and_residual[1])
+    k = residual.shape[1]
+    out = np.zeros(X.shape[1] * k) if out is None else out
+    product = out.reshape(X.shape[1], k)
+    if sp.issparse(X):
+        _kernels.sparse_transpose_product(*_csr(X), residual, product)
+    else:
+        _kernels.dense_transpose_product(_dense(X), residual, product)
+    return out
 
 
 def penalty_strengths(
@@ -445,14 +465,3 @@ def penalized_hessian_product(
         n_weights = n_features * n_outputs(n_features, direction, fit_intercept)
         product[:n_weights] += l2 * direction[:n_weights]
     return product
-
-
-def sum_packed(*parts: np.ndarray) -> np.ndarray:
-    """Merge partial block results: element-wise sum in the given order.
-
-    A fixed order keeps results bit-identical from one run to the next.
-    """
-    total = parts[0].copy()
-    for part in parts[1:]:
-        total += part
-    return total

@@ -189,6 +189,10 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         ``bytes_to_client`` (results the client gathered) and
         ``bytes_between_workers``. Coefficients travel inside the task graph
         (client to scheduler to worker) and are not counted.
+        ``evaluation_seconds`` and ``kernel_seconds`` (lists, one entry per
+        loss-and-gradient evaluation): its wall time seen from the client,
+        and the time spent in the compiled block kernels along its slowest
+        chain of tasks; the difference is scheduling and transfer.
 
     See Also
     --------
@@ -313,6 +317,8 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             "bytes_sent": sent,
             "bytes_to_client": evaluator.bytes_gathered,
             "bytes_between_workers": max(0, sent - evaluator.bytes_gathered),
+            "evaluation_seconds": list(evaluator.evaluation_seconds),
+            "kernel_seconds": list(evaluator.kernel_seconds),
         }
         del evaluator
         weights, intercept = _loss.split_coef(

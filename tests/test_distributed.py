@@ -15,7 +15,7 @@ import scipy.sparse as sp
 from distributed import Client, LocalCluster, futures_of, get_task_stream, wait
 from threadpoolctl import threadpool_info
 
-from dmltk import LogisticRegression, _loss
+from dmltk import LogisticRegression, _loss, _tasks
 from dmltk._distributed import REDUCTION_FAN_IN, BlockEvaluator, block_keys
 
 
@@ -80,20 +80,64 @@ def test_graph_has_one_coefficient_key_and_a_bounded_fan_in():
     assert len(coef_keys) == 1
     np.testing.assert_array_equal(graph[coef_keys[0]], coef)
     leaves = [
-        v
-        for v in graph.values()
-        if isinstance(v, tuple) and v[0] is _loss.loss_gradient_block
+        v for v in graph.values() if isinstance(v, tuple) and v[0] is _tasks.group_sum
     ]
+    # Threads share the memory: under a local scheduler every block is a task.
     assert len(leaves) == 17
-    # Every per-block task names the coefficient key; none embeds the vector.
-    assert all(task[3] == coef_keys[0] for task in leaves)
+    assert all(task[1] is _loss.loss_gradient_block for task in leaves)
+    # (group_sum, function, worker (none here), per block, common: the
+    # coefficient key and intercept, then one block of X and its labels): no
+    # task embeds the vector.
+    assert all(task[2:7] == (None, 2, 2, coef_keys[0], True) for task in leaves)
     assert all(not any(isinstance(a, np.ndarray) for a in task) for task in leaves)
-    sums = [
-        v for v in graph.values() if isinstance(v, tuple) and v[0] is _loss.sum_packed
+    merges = [
+        v for v in graph.values() if isinstance(v, tuple) and v[0] is _tasks.merge
     ]
-    assert all(len(task) - 1 <= REDUCTION_FAN_IN for task in sums)
-    assert len(sums) == 5 + 2 + 1  # 17 -> 5 -> 2 -> 1
-    assert graph[root][0] is _loss.sum_packed
+    assert all(len(task) - 1 <= REDUCTION_FAN_IN for task in merges)
+    assert len(merges) == 5 + 2 + 1  # 17 -> 5 -> 2 -> 1
+    assert graph[root][0] is _tasks.merge
+
+
+@pytest.mark.parametrize("chunks", [(500, 20), (4_000, 5), (1_000, 5)])
+def test_one_task_per_worker_reads_all_the_blocks_it_holds(client, chunks):
+    """Each sum over blocks is one task per worker, depending on exactly the
+    blocks that worker holds, then one merge across the two workers."""
+    X, y = tall_data(n=4_000, blocks=8)
+    X, y = dask.persist(X.rechunk(chunks), y.rechunk(chunks[0]))
+    wait([X, y])
+    home = {key: min(found) for key, found in client.who_has(X).items()}
+    evaluator = BlockEvaluator(X, y)
+    graph, outputs = evaluator.loss_gradient_graph(np.zeros(X.shape[1] + 1), True)
+    groups = [
+        task
+        for task in graph.values()
+        if isinstance(task, tuple) and task[0] is _tasks.group_sum
+    ]
+    x_keys = set(block_keys(X))
+    sums = {}
+    for task in groups:
+        blocks = [a for a in task if isinstance(a, tuple) and a in x_keys]
+        workers = {home[block] for block in blocks}
+        assert len(workers) == 1, "a task reads blocks of two workers"
+        sums.setdefault(task[1], []).append((workers.pop(), len(blocks)))
+    if len(X.chunks[1]) == 1:  # rows: one sum over all 8 blocks
+        assert sorted(w for w, _ in sums[_loss.loss_gradient_block]) == sorted(
+            set(home.values())
+        )
+        assert sum(n for _, n in sums[_loss.loss_gradient_block]) == 8
+    else:  # one sum per block row (margins) and per block column (gradient)
+        for function in (_loss.margins_block, _loss.gradient_block):
+            per_worker = [w for w, _ in sums[function]]
+            n_sums = len(
+                X.chunks[0] if function is _loss.margins_block else X.chunks[1]
+            )
+            assert len(per_worker) <= 2 * n_sums
+    got = evaluator.assemble(
+        client.gather(client.get(graph, outputs, sync=False)), True
+    )
+    X_np, y_np = dask.compute(X, y)
+    expected = _loss.loss_gradient_block(X_np, y_np, np.zeros(X.shape[1] + 1), True)
+    np.testing.assert_allclose(got, expected, rtol=1e-11)
 
 
 def transfers(client, since: float):
@@ -119,16 +163,23 @@ def test_fit_runs_on_both_workers_and_moves_no_block_of_X(client):
     with get_task_stream() as stream:
         model = LogisticRegression(tol=1e-6).fit(X, y)
     sent = transfers(client, since=start)
-    block_tasks = [r for r in stream.data if "-loss_gradient'" in str(r["key"])]
-    # One task per block per evaluation, each where its block lives.
+    block_tasks = [r for r in stream.data if "-blocks'" in str(r["key"])]
+    # One task per worker per evaluation, each where its blocks live.
     evaluations = model.fit_stats_["evaluations"]
-    assert len(block_tasks) == 8 * evaluations >= 8 * model.n_iter_[0]
+    assert len(block_tasks) == 2 * evaluations >= 2 * model.n_iter_[0]
     assert {r["worker"] for r in block_tasks} == {
         w for ws in holders_before.values() for w in ws
     }
-    for record in block_tasks:
-        block = record["key"][1]
-        assert record["worker"] in holders_before[block_keys(X)[block]]
+    # Diagnostics: one entry per evaluation; the kernels take part of it.
+    stats = model.fit_stats_
+    assert len(stats["evaluation_seconds"]) == len(stats["kernel_seconds"])
+    assert len(stats["evaluation_seconds"]) == evaluations
+    assert all(
+        0 < kernel < total
+        for kernel, total in zip(
+            stats["kernel_seconds"], stats["evaluation_seconds"], strict=True
+        )
+    )
     # No block of X (or of its aligned view) ever travels: only labels (once,
     # to the worker of their rows), coefficients and partial sums do.
     moved_keys = {str(key) for key, _ in sent}
@@ -210,7 +261,7 @@ def test_a_worker_killed_mid_fit_costs_a_recomputation_not_the_fit():
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
                 done = client.get_task_stream(start=time.time() - 5)
-                if sum("-loss_gradient'" in str(r["key"]) for r in done) >= 24:
+                if sum("-blocks'" in str(r["key"]) for r in done) >= 9:
                     break
                 time.sleep(0.02)
             killed_at = time.time()
@@ -221,10 +272,15 @@ def test_a_worker_killed_mid_fit_costs_a_recomputation_not_the_fit():
         after_kill = [
             r
             for r in stream.data
-            if "-loss_gradient'" in str(r["key"])
-            and r["startstops"][0]["start"] > killed_at
+            if "-blocks'" in str(r["key"]) and r["startstops"][0]["start"] > killed_at
         ]
         assert after_kill, "the worker died after the fit had finished"
         assert victim_address not in {r["worker"] for r in after_kill}
+        # The grouping followed the blocks: the last evaluation ran one task
+        # on each of the two surviving workers.
+        last = max(str(r["key"][0]) for r in after_kill)
+        last_tasks = [r for r in after_kill if str(r["key"][0]) == last]
+        assert len(last_tasks) == 2
+        assert len({r["worker"] for r in last_tasks}) == 2
         np.testing.assert_allclose(model.coef_, reference.coef_, rtol=1e-9, atol=1e-12)
         np.testing.assert_allclose(model.intercept_, reference.intercept_, rtol=1e-9)

@@ -11,6 +11,8 @@ from hypothesis.extra.numpy import arrays
 
 from dmltk import _blocks, _loss
 
+from . import reference_loss
+
 
 def reference_loss_gradient(X, y, coef, fit_intercept):
     """The same quantities written the plain, two-pass way."""
@@ -42,13 +44,98 @@ def test_matches_two_pass_numpy(fit_intercept):
     )
 
 
-def test_slicing_does_not_change_the_result(monkeypatch):
-    # Many small slices (3 rows each) against one slice for the whole block.
-    X, y, coef = problem(n=301)
-    whole = _loss.loss_gradient_block(X, y, coef, True)
-    monkeypatch.setattr(_loss, "SLICE_BYTES", 3 * X.shape[1] * 8)
-    sliced = _loss.loss_gradient_block(X, y, coef, True)
-    np.testing.assert_allclose(sliced, whole, rtol=1e-12)
+def _finite(dtype):
+    # Values a float32 block can hold exactly, so that the reference sees the
+    # same numbers in float64.
+    return st.floats(-5, 5, width=32)
+
+
+@st.composite
+def kernel_problems(draw):
+    """A random block (dense or CSR, float32 or float64), targets (weighted
+    or not) and coefficients (binomial, K = 1, or multinomial, K = 3 or 4)."""
+    n, d = draw(st.integers(1, 40)), draw(st.integers(1, 6))
+    k = draw(st.sampled_from([1, 3, 4]))
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    fit_intercept, weighted, sparse = (
+        draw(st.booleans()),
+        draw(st.booleans()),
+        draw(st.booleans()),
+    )
+    X = draw(arrays(dtype, (n, d), elements=_finite(dtype)))
+    if sparse:
+        X[draw(arrays(np.bool_, (n, d)))] = 0.0
+    labels = draw(arrays(np.int64, n, elements=st.integers(0, max(k, 2) - 1)))
+    targets = labels.astype(np.float64)
+    if weighted:
+        weights = draw(arrays(np.float64, n, elements=st.floats(0, 3)))
+        targets = np.column_stack([targets, weights])
+    size = (d + int(fit_intercept)) * k
+    coef = draw(arrays(np.float64, size, elements=st.floats(-2, 2)))
+    direction = draw(arrays(np.float64, size, elements=st.floats(-2, 2)))
+    block = sp.csr_matrix(X) if sparse else X
+    return block, targets, coef, direction, fit_intercept
+
+
+def _sum_bound(X, targets) -> float:
+    """Bound on the rounding difference between two float64 summation orders
+    of the packed results: about n eps times the sum of the magnitudes of the
+    terms (|x| times the weight, residuals at most 1); 1e-12 of it leaves
+    room for every entry while failing on any wrong term."""
+    dense = X.toarray() if sp.issparse(X) else X
+    weights = targets[:, 1] if targets.ndim == 2 else np.ones(dense.shape[0])
+    magnitude = (np.abs(dense.astype(np.float64)).sum(axis=1) + 10.0) @ (weights + 1)
+    return 1e-12 * magnitude
+
+
+def _as_float64(X):
+    return X.astype(np.float64)
+
+
+@settings(max_examples=150, deadline=None)
+@given(problem=kernel_problems())
+def test_compiled_kernels_match_the_numpy_reference(problem):
+    """Loss and gradient, Hessian products and the column layouts' pieces of
+    the compiled kernels against the plain numpy implementation, on float64
+    copies of the same values."""
+    X, targets, coef, direction, fit_intercept = problem
+    X64 = _as_float64(X)
+    atol = _sum_bound(X, targets)
+    got = _loss.loss_gradient_block(X, targets, coef, fit_intercept)
+    expected = reference_loss.loss_gradient_block(X64, targets, coef, fit_intercept)
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=atol)
+    both = np.stack([coef, direction])
+    got = _loss.hessian_product_block(X, targets, both, fit_intercept)
+    expected = reference_loss.hessian_product_block(X64, targets, both, fit_intercept)
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=atol)
+    weights, intercept = _loss.split_coef(coef, X.shape[1], fit_intercept)
+    margins = _loss.margins_block(X, weights)
+    np.testing.assert_allclose(
+        margins, reference_loss.margins_block(X64, weights), rtol=1e-12, atol=atol
+    )
+    got = _loss.loss_residual(margins, targets, intercept)
+    expected = reference_loss.loss_residual(margins, targets, intercept)
+    for part, reference_part in zip(got, expected, strict=True):
+        np.testing.assert_allclose(part, reference_part, rtol=1e-12, atol=atol)
+    np.testing.assert_allclose(
+        _loss.gradient_block(X, got),
+        reference_loss.gradient_block(X64, expected),
+        rtol=1e-12,
+        atol=atol,
+    )
+
+
+def test_kernels_keep_float32_blocks_and_sum_in_float64():
+    """A float32 block is read as it is (no float64 copy) and its products
+    are float64: equal to the float64 computation on the same values."""
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((500, 9)).astype(np.float32)
+    y = (rng.random(500) < 0.5).astype(np.float64)
+    coef = rng.standard_normal(10)
+    got = _loss.loss_gradient_block(X, y, coef, True)
+    assert got.dtype == np.float64
+    expected = reference_loss.loss_gradient_block(X.astype(np.float64), y, coef, True)
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
 
 
 def test_sparse_block_equals_dense_block():
@@ -124,11 +211,20 @@ def test_partial_results_of_split_blocks_sum_to_the_whole(X, cut, data):
         )
     )
     whole = _loss.loss_gradient_block(X, y, coef, True)
-    parts = _loss.sum_packed(
-        _loss.loss_gradient_block(X[:cut], y[:cut], coef, True),
-        _loss.loss_gradient_block(X[cut:], y[cut:], coef, True),
+    parts = _loss.loss_gradient_block(X[:cut], y[:cut], coef, True) + (
+        _loss.loss_gradient_block(X[cut:], y[cut:], coef, True)
     )
     np.testing.assert_allclose(parts, whole, rtol=1e-9, atol=1e-9)
+    # What a task does over the blocks of one worker: one buffer, added into.
+    accumulated = _loss.loss_gradient_block(
+        X[cut:],
+        y[cut:],
+        coef,
+        True,
+        out=_loss.loss_gradient_block(X[:cut], y[:cut], coef, True),
+    )
+    # Another summation order: equal to rounding.
+    np.testing.assert_allclose(accumulated, parts, rtol=1e-12, atol=1e-12)
 
 
 def test_aligned_block_copies_misaligned_memory_once():
@@ -221,7 +317,7 @@ def test_hessian_product_is_the_derivative_of_the_gradient(k, fit_intercept, wei
 
 
 @pytest.mark.parametrize("k", [1, 3])
-def test_hessian_product_by_columns_equals_by_rows(k, monkeypatch):
+def test_hessian_product_by_columns_equals_by_rows(k):
     X, targets, coef, direction = hessian_problem(k, True, True)
     X[np.abs(X) < 0.8] = 0.0
     whole = _loss.hessian_product_block(X, targets, np.stack([coef, direction]), True)
@@ -229,9 +325,6 @@ def test_hessian_product_by_columns_equals_by_rows(k, monkeypatch):
         sp.csr_matrix(X), targets, np.stack([coef, direction]), True
     )
     np.testing.assert_allclose(sparse, whole, rtol=1e-12, atol=1e-14)
-    monkeypatch.setattr(_loss, "SLICE_BYTES", 7 * X.shape[1] * 8)
-    sliced = _loss.hessian_product_block(X, targets, np.stack([coef, direction]), True)
-    np.testing.assert_allclose(sliced, whole, rtol=1e-12, atol=1e-14)
     # The column-split path: margins of two column blocks, one residual,
     # gradient slices per column block.
     both, intercepts = _loss.stacked_weights(coef, direction, X.shape[1], True)

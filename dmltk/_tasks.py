@@ -1,0 +1,95 @@
+"""The functions that the distributed engine's tasks run on the workers.
+
+Generic: they know neither the loss nor Dask (numpy and the standard library
+only), so that a worker imports them cheaply. Every task returns a
+:class:`Partial`, a pair ``(value, seconds)``: the value of a sum over
+blocks, and the time spent in block functions along the slowest chain of
+tasks that led to it (a task's own time plus the largest time it received),
+so that the client learns how long the kernels took without asking the
+workers.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import NamedTuple
+
+
+class Partial(NamedTuple):
+    """What every engine task returns."""
+
+    value: object
+    seconds: float
+    #: Whether a task ran away from the worker expected to hold its blocks
+    #: (a worker died, or a block had no known home): the client then reads
+    #: again where the blocks live.
+    misplaced: bool = False
+
+
+def _unwrap(argument, carried: float) -> tuple:
+    """The value of a partial and the largest time carried so far."""
+    if isinstance(argument, Partial):
+        return argument.value, max(carried, argument.seconds)
+    return argument, carried
+
+
+def _runs_on(expected_worker: str | None) -> bool:
+    if expected_worker is None:  # a local scheduler: no worker to be on
+        return True
+    # Only distributed workers name a worker; they have imported it already.
+    from distributed import get_worker
+
+    return get_worker().address == expected_worker
+
+
+def group_sum(
+    function, expected_worker: str | None, n_per_block: int, n_common: int, *arguments
+) -> Partial:
+    """``sum_b function(*block_arguments_b, *common, out=...)`` over the blocks
+    of one worker, in the order given: one task for all of them.
+
+    ``arguments`` holds the ``n_common`` common arguments, then
+    ``n_per_block`` arguments per block (the blocks themselves and their
+    companions, such as labels or a residual). ``function`` adds into
+    ``out`` when it is given and returns it, so a single buffer accumulates
+    over all the blocks. ``expected_worker`` is the address of the worker
+    that held the blocks when the graph was made ("" for unknown, None under
+    a local scheduler).
+    """
+    start = time.perf_counter()
+    carried = 0.0
+    common = []
+    for argument in arguments[:n_common]:
+        value, carried = _unwrap(argument, carried)
+        common.append(value)
+    total = None
+    for first in range(n_common, len(arguments), n_per_block):
+        block_arguments = []
+        for argument in arguments[first : first + n_per_block]:
+            value, carried = _unwrap(argument, carried)
+            block_arguments.append(value)
+        total = function(*block_arguments, *common, out=total)
+    elapsed = time.perf_counter() - start
+    return Partial(total, carried + elapsed, not _runs_on(expected_worker))
+
+
+def merge(*partials: Partial) -> Partial:
+    """Element-wise sum of partial values in the order given (so results are
+    bit-identical from one run to the next), and the largest time."""
+    total = partials[0].value.copy()
+    for part in partials[1:]:
+        total += part.value
+    seconds = max(part.seconds for part in partials)
+    return Partial(total, seconds, any(part.misplaced for part in partials))
+
+
+def timed(function, *arguments) -> Partial:
+    """``function(*arguments)`` as a partial, partial arguments unwrapped."""
+    start = time.perf_counter()
+    carried = 0.0
+    values = []
+    for argument in arguments:
+        value, carried = _unwrap(argument, carried)
+        values.append(value)
+    misplaced = any(isinstance(a, Partial) and a.misplaced for a in arguments)
+    return Partial(function(*values), carried + time.perf_counter() - start, misplaced)
