@@ -30,6 +30,11 @@ def _partition(X, y, problem: Problem) -> tuple:
     return X, y, time.perf_counter() - start
 
 
+def _grid(X) -> str:
+    """Blocks of X down and across, as ``"16x1"``."""
+    return "x".join(str(count) for count in X.numblocks)
+
+
 def _json_stats(stats: dict) -> dict:
     """``fit_stats_`` with numpy numbers as plain ones."""
     return {
@@ -91,6 +96,7 @@ def fit(problem: Problem, *, tol: float, solver: str = "lbfgs",
             "settings": f"solver={solver} tol={tol:g} layout={problem.layout}",
             "fit_stats": _json_stats(model.fit_stats_),
             "partition_seconds": partition_seconds,
+            "grid": _grid(X),
             **info,
         }
         if baselines:
