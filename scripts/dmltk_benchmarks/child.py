@@ -1,11 +1,11 @@
-"""One system's run in its own process: ``python -m dmltk_benchmarks.child
-SPEC RESULT``.
+"""Runs in their own process: ``python -m dmltk_benchmarks.child SPECS RESULTS``.
 
-``SPEC`` (JSON) names the system, the task (``fit``, ``read`` or
-``workflow``: a function of the system's adapter module) and its keyword
-arguments; the adapter's result is written to ``RESULT`` as JSON. A process
-per system isolates its imports and memory, and lets the parent measure the
-peak memory of its whole process tree.
+``SPECS`` (JSON) is a list of runs (usually one), each naming the system,
+the task (``fit``, ``read`` or ``workflow``: a function of the system's
+adapter module) and its keyword arguments; the adapters' results are
+written to ``RESULTS`` as a JSON list. A process per system isolates its
+imports and memory, and lets the parent measure the peak memory of its
+whole process tree.
 """
 
 from __future__ import annotations
@@ -38,10 +38,10 @@ def run(spec: dict) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Read the spec, run it, write the result."""
+    """Read the specs (a list), run them in turn, write the list of results."""
     spec_path, result_path = argv or sys.argv[1:]
-    result = run(json.loads(Path(spec_path).read_text()))
-    Path(result_path).write_text(json.dumps(result))
+    results = [run(spec) for spec in json.loads(Path(spec_path).read_text())]
+    Path(result_path).write_text(json.dumps(results))
 
 
 if __name__ == "__main__":

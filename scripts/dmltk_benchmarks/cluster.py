@@ -67,7 +67,8 @@ def persist_pinned(client, problem: Problem):
     from distributed import wait
 
     X, y = _template(problem)
-    spec = client.scatter(problem.spec(), broadcast=True)
+    # Once to every worker, rather than inside each of 2 * blocks tasks.
+    [spec] = client.scatter([problem.spec()], broadcast=True)
     workers = sorted(client.scheduler_info(n_workers=-1)["workers"])
     keys = zip(flatten(X.__dask_keys__()), flatten(y.__dask_keys__()), strict=True)
     x_futures, y_futures = {}, {}

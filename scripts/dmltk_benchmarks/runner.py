@@ -73,43 +73,66 @@ def _spec(run: Run) -> dict:
     return {"system": run.system, "task": run.task, "kwargs": kwargs}
 
 
-def run_child(run: Run, workdir: Path, timeout: float = 3600.0) -> dict:
-    """Run ``run`` in a child process while sampling its process tree.
+def _spawn(specs: list[dict], workdir: Path, timeout: float):
+    """Run ``specs`` in one child process while sampling its process tree.
 
-    Returns the adapter's result plus ``child_seconds``, ``peak_gb`` (the
-    whole tree), ``fit_peak_gb`` and ``other_cores`` (CPU used by anything
-    else while it was timed); or ``error`` and ``log_tail``.
+    Returns ``(results or None, log tail, sampler, wall seconds)``.
     """
-    stem = workdir / f"{len(list(workdir.iterdir()))}-{run.system}"
+    stem = workdir / f"{len(list(workdir.iterdir()))}-{specs[0]['system']}"
     spec_path, result_path, log_path = (
-        stem.with_suffix(s) for s in (".in", ".json", ".log")
+        stem.with_suffix(suffix) for suffix in (".in", ".json", ".log")
     )
-    spec_path.write_text(json.dumps(_spec(run)))
-    command = [
-        sys.executable,
-        "-m",
-        "dmltk_benchmarks.child",
-        str(spec_path),
-        str(result_path),
-    ]
-    row = {"label": run.label, "system": run.system, "task": run.task}
+    spec_path.write_text(json.dumps(specs))
+    module = f"{__package__}.child"
+    command = [sys.executable, "-m", module, str(spec_path), str(result_path)]
     start = time.perf_counter()
     with log_path.open("w") as log:
         child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
                                  env=_child_env())  # fmt: skip
         with monitor.TreeSampler(child.pid) as sampler:
             code = child.wait(timeout=timeout)
-    row["child_seconds"] = time.perf_counter() - start
+    seconds = time.perf_counter() - start
     if code != 0 or not result_path.exists():
-        tail = log_path.read_text().strip().splitlines()[-15:]
-        return {**row, "error": f"exit code {code}", "log_tail": tail}
-    row.update(json.loads(result_path.read_text()))
+        tail = [f"exit code {code}", *log_path.read_text().strip().splitlines()[-15:]]
+        return None, tail, sampler, seconds
+    return json.loads(result_path.read_text()), [], sampler, seconds
+
+
+def _row(run: Run, result: dict | None, tail: list, sampler, seconds: float):
+    """The run's result plus ``child_seconds``, ``peak_gb`` (the whole tree),
+    ``fit_peak_gb`` and ``other_cores`` (CPU used by anything else while it
+    was timed); or ``error`` and ``log_tail``."""
+    row = {"label": run.label, "system": run.system, "task": run.task,
+           "child_seconds": seconds}  # fmt: skip
+    if result is None:
+        return {**row, "error": tail[0], "log_tail": tail[1:]}
+    row.update(result)
     first, last = row.get("fit_start"), row.get("timed_end", row.get("fit_end"))
     row["peak_gb"] = sampler.peak_rss() / GB
     if first is not None:
         row["fit_peak_gb"] = sampler.peak_rss(first, row["fit_end"]) / GB
     row["other_cores"] = sampler.other_cores(first, last)
     return row
+
+
+def run_child(run: Run, workdir: Path, timeout: float = 3600.0) -> dict:
+    """Run ``run`` alone in a child process; its row (see :func:`_row`)."""
+    results, tail, sampler, seconds = _spawn([_spec(run)], workdir, timeout)
+    return _row(run, results and results[0], tail, sampler, seconds)
+
+
+def run_in_one_child(runs: list[Run], workdir: Path, timeout: float = 600.0):
+    """Run several runs one after the other in a single child process.
+
+    For the golden-master test, where process start-up would dominate: the
+    rows' ``peak_gb`` and ``child_seconds`` are then the whole child's.
+    """
+    results, tail, sampler, seconds = _spawn([_spec(r) for r in runs], workdir, timeout)
+    results = results or [None] * len(runs)
+    return [
+        _row(run, result, tail, sampler, seconds)
+        for run, result in zip(runs, results, strict=True)
+    ]
 
 
 def run_undisturbed(run: Run, workdir: Path, options: Options) -> dict:
