@@ -92,7 +92,7 @@ def main(argv=None) -> None:
     parser.add_argument("--quick", action="store_true", help="small shapes")
     parser.add_argument("--only", choices=["tall", "wide"], default=None)
     parser.add_argument("--layouts", default=",".join(LAYOUTS), help="subset to fit")
-    suites.add_run_options(parser)
+    suites.add_run_options(parser, json=False)
     args = parser.parse_args(argv)
     if args.quick:
         args.tall, args.wide = "200000x50", "20000x200000"

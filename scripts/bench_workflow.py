@@ -174,7 +174,7 @@ def main(argv=None) -> None:
     )
     parser.add_argument("--no-spark", action="store_true")
     parser.add_argument("--no-spark-uncached", action="store_true")  # fmt: skip
-    suites.add_run_options(parser)
+    suites.add_run_options(parser, json=False)
     args = parser.parse_args(argv)
     rows = args.rows or (files.QUICK_ROWS if args.quick else files.ROWS)
     path = files.data_file(args.data_dir, rows, files.FEATURES)

@@ -111,9 +111,11 @@ def data_lines(problem: Problem, facts: dict, rows: list[dict]) -> list[str]:
     return lines
 
 
-def add_run_options(parser: argparse.ArgumentParser) -> None:
-    """The options every child-process benchmark takes."""
-    parser.add_argument("--json", default=None, help="write the results here")
+def add_run_options(parser: argparse.ArgumentParser, json: bool = True) -> None:
+    """The options every child-process benchmark takes (``--json`` if it
+    writes one)."""
+    if json:
+        parser.add_argument("--json", default=None, help="write the results here")
     parser.add_argument(
         "--retries",
         type=int,
