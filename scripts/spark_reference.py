@@ -154,16 +154,10 @@ def reference_cases() -> list[dict]:
 
 
 def _spark_session():
-    from pyspark.sql import SparkSession
+    # The benchmarks' one Spark session helper (local[2], quiet, no UI).
+    from dmltk_benchmarks.cluster import spark_session
 
-    session = (
-        SparkSession.builder.master("local[2]")
-        .appName("dmltk-spark-reference")
-        .config("spark.ui.enabled", "false")
-        .getOrCreate()
-    )
-    session.sparkContext.setLogLevel("ERROR")
-    return session
+    return spark_session("dmltk-spark-reference")
 
 
 def _spark_frame(spark, dataset: str, weights: str):

@@ -11,6 +11,8 @@ from distributed import Client, LocalCluster
 from sklearn.datasets import load_breast_cancer
 from sklearn.preprocessing import StandardScaler
 
+from dmltk._testing import sklearn_objective  # noqa: F401  (re-exported for tests)
+
 
 @pytest.fixture(scope="session")
 def cluster():
@@ -59,14 +61,6 @@ def breast_cancer():
     """scikit-learn's breast_cancer, standardised: 569 x 30, two classes."""
     X, y = load_breast_cancer(return_X_y=True)
     return StandardScaler().fit_transform(X), y
-
-
-def sklearn_objective(X, y01, coef, intercept, C):
-    """scikit-learn's objective in float64 numpy: C * sum logloss + ||w||^2 / 2."""
-    z = X @ coef + intercept
-    loss = np.sum(np.logaddexp(0.0, z) - y01 * z)
-    penalty = 0.0 if np.isinf(C) else 0.5 * float(coef @ coef)
-    return (C if np.isfinite(C) else 1.0) * loss + penalty
 
 
 def sklearn_gradient_norm(X, y01, coef, intercept, C, fit_intercept=True):

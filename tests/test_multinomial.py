@@ -10,18 +10,14 @@ from sklearn.preprocessing import StandardScaler
 
 import dmltk
 from dmltk import LogisticRegression, _loss
+from dmltk._testing import sklearn_objective
 
 TIGHT = {"tol": 1e-10, "max_iter": 5000}
 
 
 def multinomial_objective(X, y, coef, intercept, C=1.0, weights=None):
     """scikit-learn's objective: C * sum_i s_i (lse(z_i) - z_i,y_i) + ||W||^2/2."""
-    z = X @ coef.T + intercept
-    top = z.max(axis=1, keepdims=True)
-    lse = np.log(np.exp(z - top).sum(axis=1)) + top[:, 0]
-    losses = lse - z[np.arange(len(y)), y]
-    weights = np.ones(len(y)) if weights is None else weights
-    return C * float(weights @ losses) + 0.5 * float(np.sum(coef * coef))
+    return sklearn_objective(X, y, coef, intercept, C, sample_weight=weights)
 
 
 @pytest.fixture(scope="module", params=["iris", "wine"])

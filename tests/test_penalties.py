@@ -19,6 +19,7 @@ from sklearn.preprocessing import StandardScaler
 
 import dmltk
 from dmltk import LogisticRegression
+from dmltk._testing import sklearn_objective
 
 LOADERS = {"breast_cancer": load_breast_cancer, "iris": load_iris, "wine": load_wine}
 
@@ -27,16 +28,15 @@ def objective(X, y, model, C, l1_ratio, weights=None):
     """scikit-learn's objective for any number of classes:
     C * sum_i s_i loss_i + (1 - r)/2 |W|^2 + r |W|_1, intercepts unpenalised."""
     codes = np.searchsorted(model.classes_, y)
-    z = np.asarray(X @ model.coef_.T) + model.intercept_
-    if z.shape[1] == 1:
-        z = np.column_stack([np.zeros(len(z)), z[:, 0]])
-    top = z.max(axis=1, keepdims=True)
-    lse = np.log(np.exp(z - top).sum(axis=1)) + top[:, 0]
-    losses = lse - z[np.arange(len(codes)), codes]
-    weights = np.ones(len(codes)) if weights is None else weights
-    W = model.coef_
-    penalty = 0.5 * (1 - l1_ratio) * np.sum(W * W) + l1_ratio * np.abs(W).sum()
-    return C * float(weights @ losses) + penalty
+    return sklearn_objective(
+        X,
+        codes,
+        model.coef_,
+        model.intercept_,
+        C,
+        l1_ratio=l1_ratio,
+        sample_weight=weights,
+    )
 
 
 @functools.cache

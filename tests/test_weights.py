@@ -22,9 +22,9 @@ def problem(n=400, d=6, seed=0):
 
 def weighted_objective(X, y, model, weights, C=1.0):
     """C * sum_i s_i logloss_i + ||w||^2 / 2."""
-    z = X @ model.coef_[0] + model.intercept_[0]
-    losses = np.logaddexp(0.0, z) - y * z
-    return C * float(weights @ losses) + 0.5 * float(model.coef_[0] @ model.coef_[0])
+    return sklearn_objective(
+        X, y, model.coef_, model.intercept_, C, sample_weight=weights
+    )
 
 
 @pytest.mark.parametrize("layout", ["numpy", "rows", "columns"])

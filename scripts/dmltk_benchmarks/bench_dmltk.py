@@ -1,0 +1,213 @@
+"""dmltk's adapter: X and y persisted on ``dmltk.connect``'s 2 x 1 cluster.
+
+Per-evaluation timings come from the estimator's own ``fit_stats_``
+(``evaluation_seconds``, ``kernel_seconds`` where the installed dmltk
+records them), never from patching it.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import cluster, files, timing
+from .problems import Problem
+
+MAX_ITER = 1000
+
+
+def _partition(X, y, problem: Problem) -> tuple:
+    """X and y in the problem's layout; seconds taken (None for rows)."""
+    if problem.layout == "rows":
+        return X, y, None
+    import dmltk
+
+    blocks = problem.blocks if problem.layout == "columns" else (problem.blocks // 4, 4)
+    start = time.perf_counter()
+    X, y = dmltk.partition(X, y, by=problem.layout, n_blocks=blocks)
+    return X, y, time.perf_counter() - start
+
+
+def _grid(X) -> str:
+    """Blocks of X down and across, as ``"16x1"``."""
+    return "x".join(str(count) for count in X.numblocks)
+
+
+def _json_stats(stats: dict) -> dict:
+    """``fit_stats_`` with numpy numbers as plain ones."""
+    return {
+        key: (np.asarray(value).tolist() if not isinstance(value, str) else value)
+        for key, value in stats.items()
+    }
+
+
+def _checksums(X, y) -> dict | None:
+    """Sums of X and y on the cluster, in float64, for the parent to compare."""
+    if not isinstance(X._meta, np.ndarray):
+        return None
+    return {
+        "x_sum": float(X.sum(dtype=np.float64).compute()),
+        "y_sum": float(y.sum().compute()),
+    }
+
+
+def fit(problem: Problem, *, tol: float, solver: str = "lbfgs",
+        max_iter: int = MAX_ITER, baselines: bool = False,
+        cluster_options: dict | None = None) -> dict:  # fmt: skip
+    """Fit ``dmltk.LogisticRegression`` on ``problem``, generated on the workers.
+
+    Parameters
+    ----------
+    problem : Problem
+    tol : float
+    solver : str, default="lbfgs"
+    max_iter : int
+    baselines : bool, default=False
+        After the fit, also time a no-op and a read-only graph of the same
+        shape on the same blocks (see :mod:`dmltk_benchmarks.timing`).
+    cluster_options : dict, optional
+        More :func:`dmltk.connect` options; ``{"processes": False}`` (threads
+        in the child process) starts fast, for the golden-master test.
+
+    Returns
+    -------
+    dict
+        As :func:`dmltk_benchmarks.bench_sklearn.fit`, plus ``fit_stats``,
+        ``partition_seconds``, the blocks' placement and checksums.
+    """
+    import dmltk
+
+    client = cluster.local_client(**(cluster_options or {}))
+    try:
+        X, y = cluster.persist_pinned(client, problem)
+        info = cluster.worker_info(client, X, ["dmltk"])
+        X, y, partition_seconds = _partition(X, y, problem)
+        model = dmltk.LogisticRegression(
+            C=problem.C, l1_ratio=problem.l1_ratio, solver=solver, tol=tol,
+            max_iter=max_iter,
+        )  # fmt: skip
+        result = {
+            **timing.timed_fit(lambda: model.fit(X, y)),
+            "coef": np.asarray(model.coef_).tolist(),
+            "intercept": np.asarray(model.intercept_).tolist(),
+            "n_iter": int(np.max(model.n_iter_)),
+            "settings": f"solver={solver} tol={tol:g} layout={problem.layout}",
+            "fit_stats": _json_stats(model.fit_stats_),
+            "partition_seconds": partition_seconds,
+            "grid": _grid(X),
+            **info,
+        }
+        if baselines:
+            coef = np.append(model.coef_.ravel(), model.intercept_)
+            result["cluster_baselines"] = timing.cluster_baselines(client, X, y, coef)
+            result["timed_end"] = time.time()
+        result["checksums"] = _checksums(X, y)
+        return result
+    finally:
+        client.close()
+
+
+# --------------------------------------------------------- reading a file
+def _wait_until_released(client) -> None:
+    """Wait until the scheduler holds no task: the next read must parse
+    again, not find the previous blocks under the same keys."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        held = client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks))
+        if held == 0:
+            return
+        time.sleep(0.05)
+    raise RuntimeError("the scheduler still holds tasks after 60 s")
+
+
+def _read_once(path: Path, features: int | None) -> tuple:
+    """``read_libsvm`` until X and y are persisted (parsed) on the workers."""
+    from distributed import wait
+
+    import dmltk
+
+    X, y = dmltk.read_libsvm(path, features)
+    wait([X, y])
+    return X.shape, X.numblocks[0]
+
+
+def read(path: Path, features: int, repeats: int) -> dict:
+    """Seconds of ``repeats`` reads, width given and inferred, taking turns."""
+    client, start = _timed_start(lambda: cluster.local_client(memory_limit="10GiB"))
+    variants = {
+        "dmltk read_libsvm": features,
+        "dmltk read_libsvm, width inferred": None,
+    }
+    runs = {name: [] for name in variants}
+    try:
+        for _ in range(repeats):
+            for name, width in variants.items():
+                begin = time.perf_counter()
+                shape, blocks = _read_once(path, width)
+                runs[name].append(time.perf_counter() - begin)
+                _wait_until_released(client)
+    finally:
+        client.close()
+    return {"start_seconds": start, "runs": runs, "shape": list(shape),
+            "blocks": blocks}  # fmt: skip
+
+
+def _timed_start(factory):
+    start = time.perf_counter()
+    made = factory()
+    return made, time.perf_counter() - start
+
+
+# ------------------------------------------------------------- the workflow
+def _workflow_once(path: Path, features: int, settings: dict) -> dict:
+    """read_libsvm -> train_test_split (persisted) -> fit -> predict, accuracy."""
+    import dask
+    from distributed import wait
+
+    import dmltk
+    from dmltk import metrics
+
+    seconds, start = {}, time.perf_counter()
+    X, y = dmltk.read_libsvm(path, features)
+    seconds["read"] = time.perf_counter() - start
+    start = time.perf_counter()
+    split = dask.persist(*dmltk.train_test_split(
+        X, y, test_size=settings["test_size"], random_state=settings["seed"]
+    ))  # fmt: skip
+    wait(split)
+    seconds["split"] = time.perf_counter() - start
+    del X, y  # one copy of the data on the workers
+    X_train, X_test, y_train, y_test = split
+    start = time.perf_counter()
+    model = dmltk.LogisticRegression(
+        C=settings["C"], tol=settings["tol"], max_iter=settings["max_iter"]
+    ).fit(X_train, y_train)
+    seconds["fit"] = time.perf_counter() - start
+    start = time.perf_counter()
+    accuracy = metrics.accuracy_score(y_test, model.predict(X_test))
+    seconds["predict + accuracy"] = time.perf_counter() - start
+    return {
+        "seconds": seconds,
+        "accuracy": accuracy,
+        "n_iter": int(model.n_iter_[0]),
+        "n_train": int(X_train.shape[0]),
+        "coef": model.coef_.tolist(),
+        "intercept": model.intercept_.tolist(),
+    }
+
+
+def workflow(path: Path, features: int, repeats: int, warmup: int,
+             settings: dict) -> dict:  # fmt: skip
+    """``warmup`` untimed and ``repeats`` timed runs of the workflow."""
+    client, start = _timed_start(lambda: cluster.local_client(memory_limit="10GiB"))
+    runs = []
+    try:
+        for _ in range(warmup + repeats):
+            files.warm_page_cache(path)
+            runs.append(_workflow_once(path, features, settings))
+            _wait_until_released(client)
+    finally:
+        client.close()
+    return {"start_seconds": start, "runs": runs[warmup:]}

@@ -1,0 +1,71 @@
+"""scikit-learn's adapter: the same blocks, concatenated in memory, one process."""
+
+from __future__ import annotations
+
+import gc
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .problems import Problem
+from .timing import timed_fit
+
+MAX_ITER = 1000
+
+
+def fit(problem: Problem, *, tol: float, solver: str = "lbfgs", max_iter=MAX_ITER):
+    """Fit ``sklearn.linear_model.LogisticRegression`` on ``problem``.
+
+    Parameters
+    ----------
+    problem : Problem
+    tol : float
+    solver : str, default="lbfgs"
+        ``"saga"`` for L1 (its only solver for it); ``n_iter`` is then epochs.
+    max_iter : int
+
+    Returns
+    -------
+    dict
+        ``coef`` (K', d), ``intercept`` (K',), ``n_iter``, ``fit_seconds``
+        and the fit's wall-clock window.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    from .report import blas_info
+
+    X, y = problem.numpy_data()
+    model = LogisticRegression(
+        C=problem.C, l1_ratio=problem.l1_ratio, solver=solver, tol=tol,
+        max_iter=max_iter,
+    )  # fmt: skip
+    timing = timed_fit(lambda: model.fit(X, y))
+    unit = "epochs" if solver == "saga" else "iterations"
+    return {
+        **timing,
+        "coef": model.coef_.tolist(),
+        "intercept": model.intercept_.tolist(),
+        "n_iter": int(np.max(model.n_iter_)),
+        "settings": f"solver={solver} tol={tol:g} ({unit})",
+        "blas": blas_info(),
+    }
+
+
+def read(path: Path, features: int, repeats: int) -> dict:
+    """Seconds of ``repeats`` reads with ``load_svmlight_file``."""
+    from sklearn.datasets import load_svmlight_file
+
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        X, _ = load_svmlight_file(str(path), n_features=features, zero_based=False)
+        seconds.append(time.perf_counter() - start)
+        shape = X.shape
+        del X
+        gc.collect()
+    return {
+        "start_seconds": 0.0,
+        "runs": {"scikit-learn load_svmlight_file": seconds},
+        "shape": list(shape),
+    }

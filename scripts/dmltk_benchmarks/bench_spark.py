@@ -1,0 +1,220 @@
+"""Spark MLlib's adapter: ``pyspark.ml`` in ``local[2]``, the warm fit timed.
+
+``regParam = 1/(C n)``, ``elasticNetParam = l1_ratio`` and
+``standardization=False`` make Spark's mean loss + penalty scikit-learn's
+objective divided by ``C n`` (/work/shared/PEERS.md). The first fits of a
+session are slower (JIT, class loading): the second fit is reported.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import cluster, files
+from .problems import Problem
+from .timing import timed_fit
+
+MAX_ITER = 1000
+
+
+def _write_parquet(problem: Problem, directory: Path) -> None:
+    """The blocks as Parquet files, one per block, columns x0.. and label.
+
+    Spark's vectorised Parquet reader loads them far faster than pandas
+    blocks sent from Python (54 s for 200,000 x 100 that way here).
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    names = [f"x{j}" for j in range(problem.d)]
+    for index, (X, y) in enumerate(problem.blocks_in_memory()):
+        columns = [pa.array(X[:, j]) for j in range(problem.d)] + [pa.array(y)]
+        table = pa.Table.from_arrays(columns, names=[*names, "label"])
+        path = directory / f"block-{index:04d}.parquet"
+        pq.write_table(table, path, compression="none")
+
+
+def _frame(spark, problem: Problem, directory: Path):
+    """The blocks as one cached, counted ``(label, features)`` DataFrame."""
+    from pyspark.ml.feature import VectorAssembler
+
+    _write_parquet(problem, directory)
+    names = [f"x{j}" for j in range(problem.d)]
+    assembler = VectorAssembler(inputCols=names, outputCol="features")
+    frame = spark.read.parquet(str(directory))
+    data = assembler.transform(frame).select("label", "features").cache()
+    data.count()
+    return data
+
+
+def _coefficients(model, family: str) -> dict:
+    if family == "multinomial":
+        coef = model.coefficientMatrix.toArray()
+        intercept = model.interceptVector.toArray()
+    else:
+        coef = model.coefficients.toArray()[None, :]
+        intercept = np.array([model.intercept])
+    return {"coef": coef.tolist(), "intercept": intercept.tolist()}
+
+
+def estimator(C: float, n: int, l1_ratio: float, family: str, tol: float,
+              max_iter: int = MAX_ITER):  # fmt: skip
+    """Spark's LogisticRegression on scikit-learn's objective (see module)."""
+    from pyspark.ml.classification import LogisticRegression
+
+    return LogisticRegression(
+        regParam=1.0 / (C * n), elasticNetParam=l1_ratio, standardization=False,
+        family=family, fitIntercept=True, maxIter=max_iter, tol=tol,
+    )  # fmt: skip
+
+
+def fit(problem: Problem, *, tol: float = 1e-6, max_iter: int = MAX_ITER) -> dict:
+    """Fit Spark MLlib on ``problem`` (dense problems); report the warm fit.
+
+    Parameters and returned keys as :func:`dmltk_benchmarks.bench_sklearn.fit`,
+    plus session, load and cold-fit seconds.
+    """
+    if problem.kind != "dense":
+        raise ValueError(f"The Spark adapter fits dense problems; got {problem.name}.")
+    start = time.perf_counter()
+    spark = cluster.spark_session("dmltk-bench")
+    session_seconds = time.perf_counter() - start
+    # The Parquet files stay until the end: Spark rereads them if it evicts
+    # a cached partition.
+    with tempfile.TemporaryDirectory(prefix="dmltk-bench-spark-") as directory:
+        try:
+            start = time.perf_counter()
+            data = _frame(spark, problem, Path(directory))
+            load_seconds = time.perf_counter() - start
+            lr = estimator(problem.C, problem.n, problem.l1_ratio, problem.family, tol,
+                           max_iter)  # fmt: skip
+            cold = timed_fit(lambda: lr.fit(data))
+            models = []
+            warm = timed_fit(lambda: models.append(lr.fit(data)))
+            return {
+                **warm,
+                **_coefficients(models[0], problem.family),
+                "n_iter": int(models[0].summary.totalIterations),
+                "settings": f"family={problem.family} tol={tol:g}, warm fit",
+                "session_seconds": session_seconds,
+                "load_seconds": load_seconds,
+                "cold_fit_seconds": cold["fit_seconds"],
+            }
+        finally:
+            spark.stop()
+
+
+# --------------------------------------------------------- reading a file
+def read(path: Path, features: int, repeats: int) -> dict:
+    """Seconds of ``repeats`` reads: ``count()`` and ``cache().count()``."""
+    start = time.perf_counter()
+    spark = cluster.spark_session("dmltk-bench-read")
+    start_seconds = time.perf_counter() - start
+    runs = {"Spark libsvm, count()": [], "Spark libsvm, cache().count()": []}
+    try:
+        for _ in range(repeats):
+            for name, cache in zip(runs, (False, True), strict=True):
+                begin = time.perf_counter()
+                frame = _libsvm(spark, path, features)
+                frame = frame.cache() if cache else frame
+                rows = frame.count()
+                runs[name].append(time.perf_counter() - begin)
+                if cache:
+                    frame.unpersist(blocking=True)
+    finally:
+        spark.stop()
+    return {"start_seconds": start_seconds, "runs": runs, "shape": [rows, features]}
+
+
+def _libsvm(spark, path: Path, features: int):
+    # numFeatures spares Spark a scan of the file to find the width.
+    reader = spark.read.format("libsvm").option("numFeatures", features)
+    return reader.load(str(path))
+
+
+# ------------------------------------------------------------- the workflow
+def _timed(function):
+    start = time.perf_counter()
+    value = function()
+    return value, time.perf_counter() - start
+
+
+def _accuracy(model, test) -> float:
+    from pyspark.ml.evaluation import MulticlassClassificationEvaluator
+
+    evaluator = MulticlassClassificationEvaluator(metricName="accuracy")
+    return evaluator.evaluate(model.transform(test))
+
+
+def _workflow_once(spark, path: Path, features: int, settings: dict) -> dict:
+    """One run, every stage materialised (cached and counted) before the next."""
+    seconds = {}
+    test_size, seed = settings["test_size"], settings["seed"]
+
+    def read():
+        frame = _libsvm(spark, path, features).cache()
+        frame.count()
+        return frame
+
+    def split(frame):
+        train, test = frame.randomSplit([1 - test_size, test_size], seed=seed)
+        train, test = train.cache(), test.cache()
+        n_train = train.count()
+        test.count()
+        frame.unpersist(blocking=True)
+        return train, test, n_train
+
+    frame, seconds["read"] = _timed(read)
+    (train, test, n_train), seconds["split"] = _timed(lambda: split(frame))
+    lr = estimator(settings["C"], n_train, 0.0, "binomial", settings["spark_tol"],
+                   settings["max_iter"])  # fmt: skip
+    model, seconds["fit"] = _timed(lambda: lr.fit(train))
+    accuracy, seconds["predict + accuracy"] = _timed(lambda: _accuracy(model, test))
+    train.unpersist(blocking=True)
+    test.unpersist(blocking=True)
+    return {"seconds": seconds, "accuracy": accuracy, "n_train": n_train,
+            "n_iter": int(model.summary.totalIterations),
+            **_coefficients(model, "binomial")}  # fmt: skip
+
+
+def _workflow_uncached(spark, path: Path, features: int, settings: dict) -> dict:
+    """The same pipeline as usually written: no explicit cache, total only."""
+    test_size = settings["test_size"]
+
+    def run():
+        frame = _libsvm(spark, path, features)
+        train, test = frame.randomSplit(
+            [1 - test_size, test_size], seed=settings["seed"]
+        )
+        # regParam needs n_train: one count, as a user would do.
+        lr = estimator(settings["C"], train.count(), 0.0, "binomial",
+                       settings["spark_tol"], settings["max_iter"])  # fmt: skip
+        model = lr.fit(train)
+        return _accuracy(model, test), model
+
+    (accuracy, model), total = _timed(run)
+    return {"total": total, "accuracy": accuracy,
+            "n_iter": int(model.summary.totalIterations)}  # fmt: skip
+
+
+def workflow(path: Path, features: int, repeats: int, warmup: int,
+             settings: dict) -> dict:  # fmt: skip
+    """``warmup`` untimed and ``repeats`` timed runs; also without cache()
+    when ``settings["uncached"]``."""
+    spark, start_seconds = _timed(lambda: cluster.spark_session("dmltk-bench-flow"))
+    runs, uncached = [], []
+    try:
+        for index in range(warmup + repeats):
+            files.warm_page_cache(path)
+            runs.append(_workflow_once(spark, path, features, settings))
+            if settings.get("uncached") and index >= warmup:
+                files.warm_page_cache(path)
+                uncached.append(_workflow_uncached(spark, path, features, settings))
+    finally:
+        spark.stop()
+    return {"start_seconds": start_seconds, "runs": runs[warmup:],
+            "uncached": uncached}  # fmt: skip
