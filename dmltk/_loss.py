@@ -28,8 +28,10 @@ lbfgs::
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
-from scipy.special import expit, log_expit, logsumexp
+
+# scipy on first use: importing it would triple this module's import time.
+from ._lazy import expit, log_expit, logsumexp
+from ._lazy import sparse as sp
 
 # Rows of a dense block are processed in slices of about this many bytes, so
 # that the slice read for the margins is still in cache when the gradient
