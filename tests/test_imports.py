@@ -30,7 +30,10 @@ def fresh_python(code: str):
 
 
 def dmltk_worker_modules():
-    return [name for name in WORKER_MODULES if name.startswith("dmltk.")]
+    """The dmltk modules whose functions run in tasks: those connect()
+    preloads, and those of the tasks of train_test_split and datasets."""
+    preloaded = [name for name in WORKER_MODULES if name.startswith("dmltk.")]
+    return [*preloaded, "dmltk.model_selection", "dmltk.datasets"]
 
 
 def test_worker_modules_import_no_client_side_library():
