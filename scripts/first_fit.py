@@ -17,16 +17,22 @@ import statistics
 import time
 import warnings
 
-import dask.array as da
 import numpy as np
-from distributed import wait
 
-import dmltk
-from dmltk import LogisticRegression
+# dmltk and dask.array are imported in the functions, not here: the worker
+# processes of a LocalCluster start by importing this file (multiprocessing's
+# spawn does), and would otherwise import dmltk, scikit-learn and the rest
+# before any fit, unlike the workers of a notebook or of a remote cluster.
 
 
 def one_run(X_np: np.ndarray, y_np: np.ndarray) -> dict[str, float]:
     """Connect, persist, fit twice; the seconds each took."""
+    import dask.array as da
+    from distributed import wait
+
+    import dmltk
+    from dmltk import LogisticRegression
+
     start = time.perf_counter()
     with dmltk.connect(
         n_workers=2, threads_per_worker=1, dashboard_address=":0"
