@@ -1,12 +1,14 @@
-"""dmltk: distributed machine learning on Dask that feels like scikit-learn."""
+"""dmltk: distributed machine learning on Dask that feels like scikit-learn.
 
-from . import metrics
-from .cluster import connect
-from .io import read_libsvm, read_table
-from .linear_model import LogisticRegression
-from .model_selection import train_test_split
-from .partition import partition, placement
-from .persistence import load, save
+The public names are imported on first use (PEP 562), not here: a worker
+that unpickles a task function such as ``dmltk._loss.margins_block`` imports
+this package first, and must not pay for scikit-learn, pandas, click or
+dask.dataframe, which only the client side needs.
+"""
+
+import importlib as _importlib
+import sys as _sys
+import types as _types
 
 __version__ = "0.1.0"
 
@@ -23,3 +25,54 @@ __all__ = [
     "save",
     "train_test_split",
 ]
+
+# Public name -> (submodule, attribute of it); attribute None: the submodule.
+_LAZY = {
+    "LogisticRegression": ("linear_model", "LogisticRegression"),
+    "connect": ("cluster", "connect"),
+    "load": ("persistence", "load"),
+    "metrics": ("metrics", None),
+    "partition": ("partition", "partition"),
+    "placement": ("partition", "placement"),
+    "read_libsvm": ("io", "read_libsvm"),
+    "read_table": ("io", "read_table"),
+    "save": ("persistence", "save"),
+    "train_test_split": ("model_selection", "train_test_split"),
+}
+
+
+def __getattr__(name: str):
+    """Import the submodule that defines public ``name`` and return it."""
+    try:
+        module_name, attribute = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    value = _importlib.import_module(f"{__name__}.{module_name}")
+    if attribute is not None:
+        value = getattr(value, attribute)
+    # Kept as a plain global: later look-ups do not come back here.
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+class _Package(_types.ModuleType):
+    """This package's module type: ``dmltk.partition`` stays the function
+    when the submodule of the same name is imported.
+
+    The import system binds each submodule it imports to an attribute of the
+    package, so importing ``dmltk.partition`` (the estimator and the CLI do)
+    would otherwise replace the public function with the module.
+    """
+
+    def __setattr__(self, name: str, value) -> None:
+        if name in _LAZY and _LAZY[name][1] is not None:
+            if isinstance(value, _types.ModuleType):
+                return
+        super().__setattr__(name, value)
+
+
+_sys.modules[__name__].__class__ = _Package

@@ -6,7 +6,9 @@ numpy and scipy only (never dask); each function takes one block.
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
+
+# scipy.sparse on first use: most blocks are dense (see _lazy).
+from ._lazy import sparse as sp
 
 
 def aligned_block(block):

@@ -30,9 +30,19 @@ lbfgs::
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 
-from . import _kernels
+# scipy.sparse on first use: importing it would triple this module's import
+# time on a worker (see _lazy).
+from ._lazy import sparse as sp
+
+
+def _compiled():
+    """The kernel module, imported on first use: numba takes about 0.4 s to
+    import, which a worker pays at dmltk.connect() (its warm-up) or at its
+    first evaluation, not whenever it unpickles a task of this module."""
+    from . import _kernels
+
+    return _kernels
 
 
 def _aligned(array: np.ndarray) -> np.ndarray:
@@ -179,11 +189,11 @@ def loss_gradient_block(
     residual_sum = np.zeros(k)
     labels, sample_weight = _kernel_targets(targets)
     if sp.issparse(X):
-        loss = _kernels.sparse_loss_gradient(
+        loss = _compiled().sparse_loss_gradient(
             *_csr(X), labels, sample_weight, weights, intercept, gradient, residual_sum
         )
     else:
-        loss = _kernels.dense_loss_gradient(
+        loss = _compiled().dense_loss_gradient(
             _dense(X), labels, sample_weight, weights, intercept, gradient, residual_sum
         )
     out[0] += loss
@@ -232,9 +242,9 @@ def hessian_product_block(
     labels, sample_weight = _kernel_targets(targets)
     arguments = (labels, sample_weight, weights, intercept, d_weights, d_intercept)
     if sp.issparse(X):
-        _kernels.sparse_hessian_product(*_csr(X), *arguments, product, t_sum)
+        _compiled().sparse_hessian_product(*_csr(X), *arguments, product, t_sum)
     else:
-        _kernels.dense_hessian_product(_dense(X), *arguments, product, t_sum)
+        _compiled().dense_hessian_product(_dense(X), *arguments, product, t_sum)
     if fit_intercept:
         out[1 + n_features * k :] += t_sum
     return out
@@ -262,9 +272,9 @@ def margins_block(X, weights: np.ndarray, out=None) -> np.ndarray:
     margins = np.empty((X.shape[0], matrix.shape[1]))
     intercept = np.zeros(matrix.shape[1])
     if sp.issparse(X):
-        _kernels.sparse_margins(*_csr(X), matrix, intercept, margins)
+        _compiled().sparse_margins(*_csr(X), matrix, intercept, margins)
     else:
-        _kernels.dense_margins(_dense(X), matrix, intercept, margins)
+        _compiled().dense_margins(_dense(X), matrix, intercept, margins)
     margins = margins.reshape(X.shape[0], *weights.shape[1:])
     if out is None:
         return margins
@@ -294,7 +304,9 @@ def loss_residual(z: np.ndarray, targets: np.ndarray, intercept) -> tuple:
     residual = _as_matrix(z) + intercept
     residual_sum = np.zeros(residual.shape[1])
     labels, sample_weight = _kernel_targets(targets)
-    loss = _kernels.margins_loss_residual(residual, labels, sample_weight, residual_sum)
+    loss = _compiled().margins_loss_residual(
+        residual, labels, sample_weight, residual_sum
+    )
     return np.concatenate([[loss], residual_sum]), residual.reshape(np.shape(z))
 
 
@@ -334,7 +346,7 @@ def hessian_residual(zu: np.ndarray, targets: np.ndarray, intercepts) -> tuple:
     z, t = np.ascontiguousarray(zu[:, :k]), np.ascontiguousarray(zu[:, k:])
     t_sum = np.zeros(k)
     _, sample_weight = _kernel_targets(targets)
-    _kernels.margins_curvature(z, t, sample_weight, t_sum)
+    _compiled().margins_curvature(z, t, sample_weight, t_sum)
     return np.concatenate([[0.0], t_sum]), t.ravel() if k == 1 else t
 
 
@@ -363,9 +375,9 @@ def gradient_block(X, loss_and_residual: tuple, out=None) -> np.ndarray:
     out = np.zeros(X.shape[1] * k) if out is None else out
     product = out.reshape(X.shape[1], k)
     if sp.issparse(X):
-        _kernels.sparse_transpose_product(*_csr(X), residual, product)
+        _compiled().sparse_transpose_product(*_csr(X), residual, product)
     else:
-        _kernels.dense_transpose_product(_dense(X), residual, product)
+        _compiled().dense_transpose_product(_dense(X), residual, product)
     return out
 
 

@@ -3,17 +3,88 @@
 :func:`connect` returns a :class:`distributed.Client`: the active one, one
 connected to a scheduler address, or one on an embedded ``LocalCluster``.
 Estimators never call it: they run on whatever Dask scheduler is current.
+It also registers :class:`PreloadModules`, which imports the modules of the
+block tasks on every worker, so that the first fit does not pay for it.
+
+This module imports dask, psutil and distributed only (a worker has them
+already): workers unpickle :class:`PreloadModules` from here.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
+import warnings
 
 import dask
 import psutil
-from distributed import Client
+from distributed import Client, WorkerPlugin
 
 SCHEDULER_ENV = "DMLTK_SCHEDULER"
+
+# The modules whose functions the graphs of a fit send to workers, and what
+# those functions import on first use. A module with a ``warm_up()`` function
+# has it called after the import. Add a module here: one line.
+WORKER_MODULES = (
+    "dmltk._blocks",
+    "dmltk._loss",
+    "dmltk._tasks",
+    "dmltk._kernels",
+    "dmltk._metric_blocks",
+)
+
+
+class PreloadModules(WorkerPlugin):
+    """Import :data:`WORKER_MODULES` on each worker, and call their
+    ``warm_up()``, when the worker starts or when the plugin is registered.
+
+    Otherwise the first task of a fit pays for them, on every worker at
+    once: unpickling ``dmltk._loss.loss_gradient_block`` imports the module.
+    The scheduler keeps the plugin and gives it to workers that join later.
+
+    Parameters
+    ----------
+    modules : tuple of str, optional
+        Module names; default :data:`WORKER_MODULES`.
+    """
+
+    name = "dmltk-preload-modules"
+    # Registering again (every connect() to the same cluster) is a no-op.
+    idempotent = True
+
+    def __init__(self, modules: tuple[str, ...] = WORKER_MODULES):
+        self.modules = tuple(modules)
+
+    def setup(self, worker) -> None:
+        """Import the modules and warm them up, in order."""
+        for name in self.modules:
+            warm_up = getattr(importlib.import_module(name), "warm_up", None)
+            if callable(warm_up):
+                warm_up()
+
+
+def preload(client: Client) -> None:
+    """Register :class:`PreloadModules` on the cluster of ``client``.
+
+    Waits until every current worker has imported the modules. A failure (a
+    worker without dmltk, or an older distributed) is a warning, not an
+    error: preloading only saves time, and the first task that needs a
+    missing module reports it anyway.
+
+    Parameters
+    ----------
+    client : distributed.Client
+        A synchronous client.
+    """
+    try:
+        client.register_plugin(PreloadModules())
+    except Exception as error:  # any failure only costs time
+        warnings.warn(
+            f"Could not preload {', '.join(WORKER_MODULES)} on the workers of "
+            f"{client.scheduler.address}: {error!r}. The first fit imports them.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
 def _active_client() -> Client | None:
@@ -40,6 +111,11 @@ def connect(
        worker process per core, one thread each, the machine's memory split
        evenly between them, and work stealing off (it would move persisted
        blocks between workers). The cluster closes with the client.
+
+    In all three cases every worker of the cluster, and every worker that
+    joins it later, imports the modules of dmltk's block tasks
+    (:data:`WORKER_MODULES`) before it returns, so that the first fit does
+    not wait for those imports: see :class:`PreloadModules`.
 
     Parameters
     ----------
@@ -70,6 +146,17 @@ def connect(
     'http://127.0.0.1:8787/status'
     """
     address = address or os.environ.get(SCHEDULER_ENV) or None
+    client = _client(address, timeout, local_cluster_kwargs)
+    # An asynchronous client would return a coroutine here, to be awaited by
+    # a caller that did not ask for it.
+    if not client.asynchronous:
+        preload(client)
+    return client
+
+
+def _client(
+    address: str | None, timeout: float | str | None, local_cluster_kwargs: dict
+) -> Client:
     active = _active_client()
     if active is not None and (address is None or address == active.scheduler.address):
         return active

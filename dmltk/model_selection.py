@@ -7,10 +7,10 @@ import math
 import dask
 import dask.array as da
 import numpy as np
-import scipy.sparse as sp
-from sklearn.model_selection import train_test_split as _sklearn_train_test_split
-from sklearn.model_selection._split import _validate_shuffle_split
-from sklearn.utils import check_random_state
+
+# Workers import this module to run _split_block: scikit-learn is imported in
+# train_test_split, on the client, and scipy.sparse only for sparse data.
+from ._lazy import sparse as sp
 
 
 def train_test_split(
@@ -86,6 +86,10 @@ def train_test_split(
     >>> X_train.shape, X_test.shape
     ((8, 2), (2, 2))
     """
+    from sklearn.model_selection import train_test_split as _sklearn_train_test_split
+    from sklearn.model_selection._split import _validate_shuffle_split
+    from sklearn.utils import check_random_state
+
     if not (dask.is_dask_collection(X) or dask.is_dask_collection(y)):
         return _sklearn_train_test_split(
             X, y, test_size=test_size, random_state=random_state, shuffle=shuffle

@@ -1,18 +1,42 @@
 """dmltk.connect: active client, scheduler address, or embedded LocalCluster."""
 
+import logging
 import os
+import sys
 import time
 
 import psutil
 import pytest
-from distributed import Client
+from distributed import Client, LocalCluster
 
 import dmltk
+from dmltk.cluster import WORKER_MODULES, PreloadModules
+
+PRELOADED = {name for name in WORKER_MODULES if name.startswith("dmltk.")}
+
+
+def dmltk_modules_per_worker(client):
+    """The dmltk modules imported by each worker, once each has started.
+
+    A worker sets up its plugins before it takes its first task, so a task
+    on each worker first makes sure that the setup is over.
+    """
+    workers = list(client.scheduler_info(n_workers=-1)["workers"])
+    for address in workers:
+        client.submit(os.getpid, workers=[address], pure=False).result()
+    return client.run(
+        lambda: {name for name in sys.modules if name.startswith("dmltk")},
+        workers=workers,
+    )
 
 
 def test_returns_the_active_client(client):
     assert dmltk.connect() is client
     assert dmltk.connect(client.scheduler.address) is client
+    # ... and preloads the worker modules on its cluster too.
+    assert PreloadModules.name in client.run_on_scheduler(
+        lambda dask_scheduler: list(dask_scheduler.worker_plugins)
+    )
 
 
 def test_connects_to_an_address_and_to_the_environment_variable(cluster, monkeypatch):
@@ -57,3 +81,35 @@ def test_starts_an_embedded_local_cluster_sized_to_the_machine():
     assert client.status == "closed"
     with pytest.raises(ValueError):
         Client.current(allow_global=True)
+
+
+@pytest.mark.slow
+def test_a_cluster_it_starts_has_the_worker_modules_on_every_worker_even_later_ones():
+    with dmltk.connect(n_workers=2, dashboard_address=":0") as client:
+        modules = dmltk_modules_per_worker(client)
+        assert len(modules) == 2
+        for loaded in modules.values():
+            assert loaded >= PRELOADED
+        client.cluster.scale(3)
+        client.wait_for_workers(3)
+        modules = dmltk_modules_per_worker(client)
+        assert len(modules) == 3
+        for loaded in modules.values():
+            assert loaded >= PRELOADED
+
+
+@pytest.mark.slow
+def test_joining_a_cluster_by_address_preloads_the_worker_modules():
+    with LocalCluster(
+        n_workers=1,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=":0",
+        silence_logs=logging.ERROR,
+    ) as cluster:
+        with Client(cluster, set_as_default=False) as plain:
+            # A cluster started without dmltk: its workers have none of it.
+            assert not any(dmltk_modules_per_worker(plain).values())
+        with dmltk.connect(cluster.scheduler_address) as client:
+            (loaded,) = dmltk_modules_per_worker(client).values()
+            assert loaded >= PRELOADED

@@ -1,0 +1,133 @@
+"""What importing dmltk imports: workers unpickle task functions from the
+block modules, which imports the package first; neither may pull in the
+client-side stack (scikit-learn, pandas, click, dask.dataframe, ...).
+
+Each check runs in a fresh interpreter: this one has imported everything.
+"""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import dmltk
+from dmltk.cluster import WORKER_MODULES, PreloadModules
+
+CLIENT_SIDE = ("sklearn", "pandas", "click", "pyarrow", "dask.dataframe", "tqdm")
+
+
+def fresh_python(code: str):
+    """Run ``code`` in a new interpreter; return what it prints as JSON."""
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(result.stdout.splitlines()[-1])
+
+
+def dmltk_worker_modules():
+    """The dmltk modules whose functions run in tasks: those connect()
+    preloads, and those of the tasks of train_test_split and datasets."""
+    preloaded = [name for name in WORKER_MODULES if name.startswith("dmltk.")]
+    return [*preloaded, "dmltk.model_selection", "dmltk.datasets"]
+
+
+def test_worker_modules_import_no_client_side_library():
+    loaded = fresh_python(
+        f"""
+        import importlib, json, sys
+        for name in {dmltk_worker_modules()!r}:
+            importlib.import_module(name)
+        print(json.dumps([m for m in {CLIENT_SIDE!r} if m in sys.modules]))
+        """
+    )
+    assert loaded == []
+
+
+def test_the_preload_plugin_imports_nothing_that_distributed_does_not():
+    # Workers unpickle the plugin from dmltk.cluster. distributed itself
+    # imports click, so the check is on what comes on top of distributed.
+    added = fresh_python(
+        f"""
+        import json, sys
+        import distributed
+        before = set(sys.modules)
+        import dmltk.cluster
+        print(json.dumps(
+            [m for m in {CLIENT_SIDE!r} if m in sys.modules and m not in before]
+        ))
+        """
+    )
+    assert added == []
+
+
+def test_import_dmltk_is_lazy_and_the_public_names_resolve():
+    report = fresh_python(
+        f"""
+        import json, sys
+        import dmltk
+        loaded = [m for m in {CLIENT_SIDE!r} if m in sys.modules]
+        names = {{
+            name: type(getattr(dmltk, name)).__name__ for name in dmltk.__all__
+        }}
+        print(json.dumps([loaded, names, dmltk.__version__]))
+        """
+    )
+    loaded, names, version = report
+    assert loaded == []
+    assert version == dmltk.__version__
+    assert names == {
+        "LogisticRegression": "type",
+        "__version__": "str",
+        "connect": "function",
+        "load": "function",
+        "metrics": "module",
+        "partition": "function",
+        "placement": "function",
+        "read_libsvm": "function",
+        "read_table": "function",
+        "save": "function",
+        "train_test_split": "function",
+    }
+
+
+def test_star_import_dir_and_unknown_names():
+    namespace = {}
+    exec("from dmltk import *", namespace)
+    assert set(dmltk.__all__) <= set(namespace)
+    assert namespace["LogisticRegression"] is dmltk.linear_model.LogisticRegression
+    assert set(dmltk.__all__) <= set(dir(dmltk))
+    with pytest.raises(AttributeError, match="no attribute 'LinearRegression'"):
+        dmltk.LinearRegression  # noqa: B018
+
+
+def test_importing_the_partition_module_keeps_the_partition_function():
+    # The import system binds a submodule to its package's attribute of the
+    # same name; dmltk.partition is the function, as before the lazy import.
+    report = fresh_python(
+        """
+        import json
+        import dmltk.partition
+        from dmltk.partition import placement
+        print(json.dumps([callable(dmltk.partition), dmltk.placement is placement]))
+        """
+    )
+    assert report == [True, True]
+
+
+def test_plugin_imports_the_modules_and_calls_their_warm_up(tmp_path, monkeypatch):
+    (tmp_path / "dmltk_test_warm.py").write_text(
+        "calls = []\n\ndef warm_up():\n    calls.append('warm')\n"
+    )
+    (tmp_path / "dmltk_test_cold.py").write_text("warm_up = None\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for name in ("dmltk_test_warm", "dmltk_test_cold"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    plugin = PreloadModules(("dmltk_test_warm", "dmltk_test_cold"))
+    plugin.setup(worker=None)
+    assert sys.modules["dmltk_test_warm"].calls == ["warm"]
+    assert "dmltk_test_cold" in sys.modules
