@@ -220,12 +220,13 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
     :func:`dmltk.read_libsvm` and :func:`dmltk.datasets.make_classification`)
     is stored and read as float32, never copied to float64: half the memory
     on the workers and half the bytes read per pass. Sums are still
-    accumulated in float64, so the fit is the float64 optimum of the
-    float32-rounded data, ``X.astype(np.float32).astype(np.float64)``, to
-    the same tolerance; only the rounding of X to about 7 significant digits
-    differs from a float64 fit. predict, predict_proba and score take float32
-    X likewise and return float64 margins and probabilities. Other dtypes
-    (integers, booleans, float16) are converted to float64.
+    accumulated in float64, so the fit reaches, within the same ``tol``, the
+    float64 optimum of the float32-rounded data
+    ``X.astype(np.float32).astype(np.float64)``: all that differs from a
+    float64 fit is X rounded to about 7 significant digits. predict,
+    predict_proba and score take float32 X likewise and return float64
+    margins and probabilities. Other dtypes (integers, booleans, float16) are
+    converted to float64.
 
     Examples
     --------
