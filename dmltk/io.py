@@ -360,9 +360,9 @@ def read_table(
     """Read a CSV or Parquet table into dask arrays X (features) and y (label).
 
     The analogue of Spark's ``VectorAssembler``: chosen numeric columns
-    become the float64 (or float32) columns of X, in the order given. Files are read by
-    :func:`dask.dataframe.read_csv` or :func:`dask.dataframe.read_parquet`,
-    one row block of X per partition.
+    become the float64 (or float32) columns of X, in the order given. Files
+    are read by :func:`dask.dataframe.read_csv` or
+    :func:`dask.dataframe.read_parquet`, one row block of X per partition.
 
     Parameters
     ----------
