@@ -19,7 +19,7 @@ import pandas as pd
 import scipy.sparse as sp
 from sklearn.exceptions import DataConversionWarning
 
-from ._blocks import aligned_block
+from ._blocks import aligned_block, aligned_meta
 from ._distributed import block_keys, current_client
 
 # In-memory data is cut into blocks of about this size, and into at least one
@@ -149,7 +149,8 @@ def row_chunks(n_rows: int, row_bytes: int, n_threads: int) -> tuple[int, ...]:
 
 def in_memory_to_dask(X, y: np.ndarray) -> tuple[da.Array, da.Array]:
     """Validated numpy or CSR data as dask arrays in row blocks."""
-    row_bytes = 8 * (X.shape[1] if not sp.issparse(X) else max(1, X.nnz // X.shape[0]))
+    per_row = X.shape[1] if not sp.issparse(X) else max(1, X.nnz // X.shape[0])
+    row_bytes = X.dtype.itemsize * per_row
     chunks = row_chunks(X.shape[0], row_bytes, scheduler_threads())
     X_dask = da.from_array(X, chunks=(chunks, -1), asarray=not sp.issparse(X))
     return X_dask, da.from_array(y, chunks=(chunks, *([-1] * (y.ndim - 1))))
@@ -162,7 +163,8 @@ class Blocks:
     Attributes
     ----------
     X : dask.array.Array
-        C-contiguous float64 (or CSR) blocks, in the grid the user chose.
+        C-contiguous float32 or float64 (or CSR) blocks, in the grid the
+        user chose.
     y : dask.array.Array
         Chunked like the rows of X.
     """
@@ -175,15 +177,13 @@ def aligned(X: da.Array) -> da.Array:
     """X with every block passed once through :func:`aligned_block`.
 
     :func:`aligned_block` copies only a block that is misaligned, not
-    C-contiguous or not float64 (such as blocks that reached the workers
-    inside a graph) and returns any other block as it is, so on persisted
-    data it costs no memory and no transfer: each task runs where its block
-    lives.
+    C-contiguous or neither float32 nor float64 (such as blocks that reached
+    the workers inside a graph) and returns any other block as it is, so on
+    persisted data it costs no memory and no transfer: each task runs where
+    its block lives. float32 stays float32.
     """
-    meta = (
-        sp.csr_matrix((0, 0)) if sp.issparse(X._meta) else np.empty((0, 0), np.float64)
-    )
-    return X.map_blocks(aligned_block, dtype=np.float64, meta=meta)
+    meta = aligned_meta(sp.issparse(X._meta), X.dtype)
+    return X.map_blocks(aligned_block, dtype=meta.dtype, meta=meta)
 
 
 def persist_blocks(X: da.Array, y: da.Array) -> Blocks:
@@ -202,7 +202,8 @@ def persist_blocks(X: da.Array, y: da.Array) -> Blocks:
             found = holders.get(keys[index[0]][index[1]]) or ()
             return min(found) if found else None
 
-        X = pin_blocks(client, X, home, aligned_block)
+        meta = aligned_meta(sp.issparse(X._meta), X.dtype)
+        X = pin_blocks(client, X, home, aligned_block, meta=meta)
     else:
         X = aligned(X)
     y = align_labels(X, y)
@@ -297,9 +298,13 @@ def weight_per_class(labels: da.Array, weights: da.Array, n_classes: int) -> np.
     return totals.compute()
 
 
-def pin_blocks(client, array: da.Array, worker_of, function) -> da.Array:
+def pin_blocks(client, array: da.Array, worker_of, function, *, meta=None) -> da.Array:
     """Persist ``function`` of every block of ``array``, block ``index`` on
     worker ``worker_of(index)``.
+
+    The result has the chunks of ``array``, and its dtype and block type
+    unless ``meta`` (an empty block of what ``function`` returns) says
+    otherwise.
 
     Each task prefers its worker: it runs there, fetching its block if the
     block lives elsewhere (one move). The restriction is loose, so that if
@@ -324,5 +329,7 @@ def pin_blocks(client, array: da.Array, worker_of, function) -> da.Array:
             sync=False,
         )
         futures.update(zip(wanted, batch, strict=True))
+    if meta is not None:
+        return da.Array(futures, out_name, array.chunks, meta=meta)
     rebuild, args = array.__dask_postpersist__()
     return rebuild(futures, *args, rename={array.name: out_name})

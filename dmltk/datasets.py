@@ -5,6 +5,8 @@ from __future__ import annotations
 import dask.array as da
 import numpy as np
 
+from ._blocks import float_dtype
+
 
 def _features_block(n_features, seed, scales, offsets, block_info=None):
     # The seed of a block depends on its index only: the same data whatever
@@ -31,6 +33,7 @@ def make_classification(
     *,
     n_blocks: int = 8,
     random_state: int = 0,
+    dtype=np.float64,
 ) -> tuple[da.Array, da.Array]:
     """A binary logistic-regression problem as lazy dask arrays.
 
@@ -49,10 +52,14 @@ def make_classification(
         Number of row blocks (as even as possible).
     random_state : int, default=0
         Seed; the same seed gives the same data on any scheduler.
+    dtype : {numpy.float64, numpy.float32}, default=numpy.float64
+        Dtype of X. float32 gives the float64 features rounded to float32
+        (half the memory) and the same labels, drawn from the float64
+        features.
 
     Returns
     -------
-    X : dask.array.Array of shape (n_samples, n_features), float64
+    X : dask.array.Array of shape (n_samples, n_features), of ``dtype``
     y : dask.array.Array of shape (n_samples,), float64 in {0, 1}
 
     Examples
@@ -62,6 +69,7 @@ def make_classification(
     >>> X.chunks[0]
     (250, 250, 250, 250)
     """
+    dtype = float_dtype(dtype)
     rng = np.random.default_rng([random_state, 2**31])
     scales = rng.uniform(0.5, 2.0, n_features)
     offsets = rng.uniform(-1.0, 1.0, n_features)
@@ -89,4 +97,8 @@ def make_classification(
         dtype=np.float64,
         meta=np.empty((0,)),
     )
+    if dtype != np.float64:
+        # Fused with the generation of each block when X is computed alone;
+        # y keeps reading the float64 features.
+        X = X.astype(dtype)
     return X, y

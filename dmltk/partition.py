@@ -18,7 +18,7 @@ import scipy.sparse as sp
 from distributed import wait
 
 from . import _data
-from ._blocks import aligned_block
+from ._blocks import aligned_block, aligned_meta, storage_dtype
 from ._distributed import block_keys, current_client, layout_of
 
 LAYOUTS = ("rows", "columns", "blocks")
@@ -35,7 +35,8 @@ def partition(X, y=None, *, by: str = "rows", n_blocks=None, client=None):
     Parameters
     ----------
     X : dask array, numpy array or scipy.sparse matrix of shape (n, d)
-        The data. Dense or CSR blocks.
+        The data. Dense or CSR blocks; float32 stays float32, other dtypes
+        become float64.
     y : array-like or dask array of shape (n,), optional
         Labels; always split like the rows of X and kept on the worker that
         holds the first block of their block row.
@@ -58,7 +59,8 @@ def partition(X, y=None, *, by: str = "rows", n_blocks=None, client=None):
     Returns
     -------
     X or (X, y) : dask arrays
-        Persisted, in aligned C-contiguous float64 (or CSR) blocks.
+        Persisted, in aligned C-contiguous float32 or float64 (or CSR)
+        blocks.
 
     Raises
     ------
@@ -131,7 +133,8 @@ def _worker_addresses(client) -> list[str]:
 def _grid(X: da.Array, by: str, n_blocks, n_workers: int) -> tuple[int, int]:
     n, d = X.shape
     if n_blocks is None:
-        total_bytes = n * d * 8 / (10 if sp.issparse(X._meta) else 1)
+        itemsize = storage_dtype(X.dtype).itemsize
+        total_bytes = n * d * itemsize / (10 if sp.issparse(X._meta) else 1)
         at_least = n_workers * (2 if by == "blocks" else 1)
         wanted = max(at_least, math.ceil(total_bytes / TARGET_BLOCK_BYTES))
         n_blocks = n_workers * math.ceil(wanted / n_workers)
@@ -220,7 +223,12 @@ def _place(client, workers: list[str], X: da.Array, y):
     }
     # The copy into aligned memory runs on the target worker, after the move:
     # a block received over the network can sit at a misaligned address.
-    placed = [_data.pin_blocks(client, X_raw, block_worker.__getitem__, aligned_block)]
+    meta = aligned_meta(sp.issparse(X_raw._meta), X_raw.dtype)
+    placed = [
+        _data.pin_blocks(
+            client, X_raw, block_worker.__getitem__, aligned_block, meta=meta
+        )
+    ]
     if y is not None:
         placed.append(
             _data.pin_blocks(client, raw[1], lambda i: block_worker[(*i, 0)], _same)
