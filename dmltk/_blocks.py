@@ -62,9 +62,10 @@ def aligned_block(block):
     aligned; every later pass over them was measured 1.5x to 4x slower (8-,
     16- and 32-byte aligned blocks run as fast as 64-byte aligned ones). Such
     a block is copied once, into 64-byte aligned memory; a block already in
-    the right form is returned as it is, without a copy. float32 blocks stay
-    float32 (see :func:`storage_dtype`); other dtypes become float64. CSR
-    blocks are returned as CSR with float32 or float64 data likewise.
+    the right form (and writable) is returned as it is, without a copy.
+    float32 blocks stay float32 (see :func:`storage_dtype`); other dtypes
+    become float64. CSR blocks are returned as CSR with float32 or float64
+    data likewise.
 
     Parameters
     ----------
@@ -76,12 +77,21 @@ def aligned_block(block):
     ndarray or scipy.sparse.csr_matrix
     """
     if sp.issparse(block):
-        return sp.csr_matrix(block, dtype=storage_dtype(block.dtype))
+        csr = sp.csr_matrix(block, dtype=storage_dtype(block.dtype))
+        parts = (csr.data, csr.indices, csr.indptr)
+        return csr if all(part.flags.writeable for part in parts) else csr.copy()
     block = np.asarray(block)
     dtype = storage_dtype(block.dtype)
     # 8 bytes for float32 too: the only threshold measured (float32 blocks at
     # 4 mod 8 were not), and a needless copy is made once per fit at most.
-    if block.dtype == dtype and block.flags.c_contiguous and block.ctypes.data % 8 == 0:
+    # Read-only blocks (views of a received message) are copied too: the
+    # compiled kernels are built for writable arrays (dmltk._kernels).
+    if (
+        block.dtype == dtype
+        and block.flags.c_contiguous
+        and block.flags.writeable
+        and block.ctypes.data % 8 == 0
+    ):
         return block
     # numpy's allocator gives 16-byte alignment at best: over-allocate, then
     # start the view at the next 64-byte boundary (a cache line).
