@@ -214,8 +214,9 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
     at the end. The layout comes from the chunks of X (see
     :func:`dmltk.partition`). With one column block (rows layout) each
     evaluation sends the coefficients to the workers as one key, runs one task
-    per row block (loss and gradient in one pass over the block, where the
-    block lives), and sums the partial results by a tree of fan-in 4. With
+    per worker thread over the blocks that worker holds (loss and gradient by
+    compiled kernels, in one read of each block), and merges the partial
+    results by a tree of fan-in 4 across workers. With
     several column blocks, margins are summed along block rows and gradient
     slices along block columns (see :class:`dmltk._distributed.BlockEvaluator`).
     No block of X moves.
