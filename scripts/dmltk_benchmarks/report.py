@@ -226,9 +226,9 @@ def _baseline_lines(row: dict, parts: dict | None, numpy_read: float | None):
         )
     if base:
         lines.append(
-            f"  on the cluster, graphs of the same shape: X.sum() blocks "
-            f"{base['read'] * 1e3:.1f} ms, no-op blocks {base['noop'] * 1e3:.1f} ms "
-            f"({base['noop_flat'] * 1e3:.1f} ms without the sum tree)"
+            f"  on the cluster, graphs of the same shape (a task per worker): "
+            f"X.sum() {base['read'] * 1e3:.1f} ms, no-op {base['noop'] * 1e3:.1f} ms "
+            f"(a no-op task per block: {base['noop_per_block'] * 1e3:.1f} ms)"
         )
     if parts is not None:
         median = statistics.median(parts["evaluation"][1:] or parts["evaluation"])

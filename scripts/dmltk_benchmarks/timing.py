@@ -60,15 +60,16 @@ def numpy_read_seconds(X: np.ndarray, threads: int = 2, repeats: int = 5) -> flo
 
 
 # ---------------------------------------------------------------- on cluster
-def noop_block(X, y, coef):
+def noop_group(coef, *blocks):
     """Touch nothing: the cost of scheduling one evaluation's graph."""
     return np.zeros(coef.size + 1)
 
 
-def read_block(X, y, coef):
-    """Read the block once (``X.sum()``), in the packed result's shape."""
+def read_group(coef, *blocks):
+    """Read every block once (``X.sum()``), in the packed result's shape."""
     out = np.zeros(coef.size + 1)
-    out[0] = X.sum()
+    for block in blocks[::2]:  # X, y, X, y, ...
+        out[0] += block.sum()
     return out
 
 
@@ -80,22 +81,35 @@ def sum_parts(*parts):
     return total
 
 
-def reduction_graph(X, y, block_function, coef, fan_in: int | None = FAN_IN):
+def reduction_graph(client, X, y, group_function, coef, *, per_worker: bool = True,
+                    fan_in: int | None = FAN_IN):  # fmt: skip
     """One evaluation-shaped graph: ``(graph, keys to gather)``.
 
-    ``fan_in=None`` builds no tree: the per-block results are gathered and
-    summed by the client. Keys are new on every call, so nothing is reused.
+    ``per_worker=True`` is dmltk's shape: one task per worker over every
+    block it holds (read from ``client.who_has``), then a merge tree;
+    ``False``, one task per block (the shape before it). ``fan_in=None``
+    builds no tree: the leaves' results are gathered and summed by the
+    client. Keys are new on every call, so nothing is reused.
     """
     from dask.core import flatten
 
     prefix = f"bench-{uuid.uuid4().hex[:12]}"
     graph = {**dict(X.__dask_graph__()), **dict(y.__dask_graph__())}
     graph[f"{prefix}-coef"] = coef
-    pairs = zip(flatten(X.__dask_keys__()), flatten(y.__dask_keys__()), strict=True)
+    pairs = list(zip(flatten(X.__dask_keys__()), flatten(y.__dask_keys__()),
+                     strict=True))  # fmt: skip
+    if per_worker:
+        home = {key: min(found) for key, found in client.who_has(X).items()}
+        groups: dict[str, list] = {}
+        for x_key, y_key in pairs:
+            groups.setdefault(home.get(x_key, ""), []).extend([x_key, y_key])
+        members = [groups[worker] for worker in sorted(groups)]
+    else:
+        members = [[x_key, y_key] for x_key, y_key in pairs]
     level = []
-    for i, (x_key, y_key) in enumerate(pairs):
+    for i, keys in enumerate(members):
         level.append((f"{prefix}-leaf", i))
-        graph[level[-1]] = (block_function, x_key, y_key, f"{prefix}-coef")
+        graph[level[-1]] = (group_function, f"{prefix}-coef", *keys)
     depth = 0
     while fan_in is not None and len(level) > 1:
         depth += 1
@@ -131,21 +145,24 @@ class GraphRunner:
 def cluster_baselines(client, X, y, coef: np.ndarray, repeats: int = 10) -> dict:
     """Median seconds of evaluation-shaped graphs on the cluster.
 
-    ``read``: blocks that sum themselves; ``noop``: blocks that do nothing
-    (scheduling and messages alone); ``noop_flat``: the same without the sum
-    tree, to show what the tree costs.
+    ``read``: one task per worker that sums its blocks; ``noop``: the same
+    tasks doing nothing (scheduling and messages alone); ``noop_per_block``:
+    one no-op task per block and a sum tree, the shape before one task per
+    worker.
     """
     run = GraphRunner(client)
     variants = {
-        "read": (read_block, FAN_IN),
-        "noop": (noop_block, FAN_IN),
-        "noop_flat": (noop_block, None),
+        "read": (read_group, True),
+        "noop": (noop_group, True),
+        "noop_per_block": (noop_group, False),
     }
     return {
         name: median_seconds(
-            lambda f=function, k=fan_in: run(*reduction_graph(X, y, f, coef, k)),
+            lambda f=function, w=per_worker: run(
+                *reduction_graph(client, X, y, f, coef, per_worker=w)
+            ),
             repeats,
             warmup=2,
         )
-        for name, (function, fan_in) in variants.items()
+        for name, (function, per_worker) in variants.items()
     }
