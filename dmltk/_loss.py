@@ -143,6 +143,11 @@ def _csr(X) -> tuple:
     return data, indices, indptr
 
 
+def _t(weights: np.ndarray) -> np.ndarray:
+    """(d, K) weights as the contiguous (K, d) the dense kernels take."""
+    return np.ascontiguousarray(weights.T)
+
+
 def _as_matrix(values: np.ndarray) -> np.ndarray:
     """A per-row vector (n,) or matrix (n, K) as a contiguous (n, K) float64."""
     values = _aligned(np.asarray(values, dtype=np.float64))
@@ -193,9 +198,12 @@ def loss_gradient_block(
             *_csr(X), labels, sample_weight, weights, intercept, gradient, residual_sum
         )
     else:
+        transposed = np.zeros((k, n_features))
         loss = _compiled().dense_loss_gradient(
-            _dense(X), labels, sample_weight, weights, intercept, gradient, residual_sum
-        )
+            _dense(X), labels, sample_weight, _t(weights), intercept, transposed,
+            residual_sum,
+        )  # fmt: skip
+        gradient += transposed.T
     out[0] += loss
     if fit_intercept:
         out[1 + n_features * k :] += residual_sum
@@ -244,7 +252,12 @@ def hessian_product_block(
     if sp.issparse(X):
         _compiled().sparse_hessian_product(*_csr(X), *arguments, product, t_sum)
     else:
-        _compiled().dense_hessian_product(_dense(X), *arguments, product, t_sum)
+        transposed = np.zeros((k, n_features))
+        arguments = (labels, sample_weight, _t(weights), intercept, _t(d_weights))
+        _compiled().dense_hessian_product(
+            _dense(X), *arguments, d_intercept, transposed, t_sum
+        )
+        product += transposed.T
     if fit_intercept:
         out[1 + n_features * k :] += t_sum
     return out
@@ -274,7 +287,7 @@ def margins_block(X, weights: np.ndarray, out=None) -> np.ndarray:
     if sp.issparse(X):
         _compiled().sparse_margins(*_csr(X), matrix, intercept, margins)
     else:
-        _compiled().dense_margins(_dense(X), matrix, intercept, margins)
+        _compiled().dense_margins(_dense(X), _t(matrix), intercept, margins)
     margins = margins.reshape(X.shape[0], *weights.shape[1:])
     if out is None:
         return margins
@@ -377,7 +390,9 @@ def gradient_block(X, loss_and_residual: tuple, out=None) -> np.ndarray:
     if sp.issparse(X):
         _compiled().sparse_transpose_product(*_csr(X), residual, product)
     else:
-        _compiled().dense_transpose_product(_dense(X), residual, product)
+        transposed = np.zeros((k, X.shape[1]))
+        _compiled().dense_transpose_product(_dense(X), residual, transposed)
+        product += transposed.T
     return out
 
 
