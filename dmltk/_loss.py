@@ -248,15 +248,17 @@ def hessian_product_block(
     product = out[1 : 1 + n_features * k].reshape(n_features, k)
     t_sum = np.zeros(k)
     labels, sample_weight = _kernel_targets(targets)
-    arguments = (labels, sample_weight, weights, intercept, d_weights, d_intercept)
     if sp.issparse(X):
-        _compiled().sparse_hessian_product(*_csr(X), *arguments, product, t_sum)
+        _compiled().sparse_hessian_product(
+            *_csr(X), labels, sample_weight, weights, intercept, d_weights,
+            d_intercept, product, t_sum,
+        )  # fmt: skip
     else:
         transposed = np.zeros((k, n_features))
-        arguments = (labels, sample_weight, _t(weights), intercept, _t(d_weights))
         _compiled().dense_hessian_product(
-            _dense(X), *arguments, d_intercept, transposed, t_sum
-        )
+            _dense(X), labels, sample_weight, _t(weights), intercept,
+            _t(d_weights), d_intercept, transposed, t_sum,
+        )  # fmt: skip
         product += transposed.T
     if fit_intercept:
         out[1 + n_features * k :] += t_sum
@@ -368,6 +370,34 @@ def residual_scalars(loss_and_residual: tuple) -> np.ndarray:
     return loss_and_residual[0]
 
 
+def transpose_product(X, values: np.ndarray, out=None) -> np.ndarray:
+    """``X.T @ values`` of one block, raveled, in float64 (compiled: a
+    float32 block is read as it is, not copied to float64 first).
+
+    Parameters
+    ----------
+    X : ndarray or CSR matrix of shape (n_rows, n_columns)
+    values : ndarray of shape (n_rows,) or (n_rows, K)
+    out : ndarray of shape (n_columns * K,), optional
+        A result to add this one to (it is returned).
+
+    Returns
+    -------
+    ndarray of shape (n_columns * K,)
+    """
+    values = _as_matrix(values)
+    k = values.shape[1]
+    out = np.zeros(X.shape[1] * k) if out is None else out
+    product = out.reshape(X.shape[1], k)
+    if sp.issparse(X):
+        _compiled().sparse_transpose_product(*_csr(X), values, product)
+    else:
+        transposed = np.zeros((k, X.shape[1]))
+        _compiled().dense_transpose_product(_dense(X), values, transposed)
+        product += transposed.T
+    return out
+
+
 def gradient_block(X, loss_and_residual: tuple, out=None) -> np.ndarray:
     """Slice of the gradient sum from block (i, j): ``X_ij.T @ r_i``, raveled.
 
@@ -383,17 +413,7 @@ def gradient_block(X, loss_and_residual: tuple, out=None) -> np.ndarray:
     -------
     ndarray of shape (n_columns * K,), float64
     """
-    residual = _as_matrix(loss_and_residual[1])
-    k = residual.shape[1]
-    out = np.zeros(X.shape[1] * k) if out is None else out
-    product = out.reshape(X.shape[1], k)
-    if sp.issparse(X):
-        _compiled().sparse_transpose_product(*_csr(X), residual, product)
-    else:
-        transposed = np.zeros((k, X.shape[1]))
-        _compiled().dense_transpose_product(_dense(X), residual, transposed)
-        product += transposed.T
-    return out
+    return transpose_product(X, loss_and_residual[1], out)
 
 
 def penalty_strengths(

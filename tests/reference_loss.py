@@ -34,6 +34,10 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.special import expit, log_expit, logsumexp
 
+# Packing of coefficients and targets is shared with the code under test: only
+# the numpy math below is the reference.
+from dmltk._loss import _aligned, split_coef, split_targets, stacked_weights
+
 # Rows of a dense block are processed in slices of about this many bytes, so
 # that the slice read for the margins is still in cache when the gradient
 # reads it: one pass over memory per evaluation instead of two. Measured here
@@ -42,50 +46,10 @@ from scipy.special import expit, log_expit, logsumexp
 SLICE_BYTES = 2 * 1024 * 1024
 
 
-def _aligned(array: np.ndarray) -> np.ndarray:
-    # Small arrays that arrive in a message can sit at addresses that are not
-    # a multiple of 8; BLAS then takes another code path whose sums round
-    # differently (measured: results differing in the last bit from one run
-    # to the next). A copy of a few kB restores bit-identical results.
-    return array if array.flags.aligned else array.copy()
-
-
-def n_outputs(n_features: int, coef: np.ndarray, fit_intercept: bool) -> int:
-    """Number of margin columns K: 1 for the binomial loss, the number of
-    classes for the multinomial one, from the length of ``coef``."""
-    return coef.size // (n_features + int(fit_intercept))
-
-
-def split_coef(
-    coef: np.ndarray, n_features: int, fit_intercept: bool
-) -> tuple[np.ndarray, np.ndarray | float]:
-    """Weights and intercept(s) of a packed coefficient vector.
-
-    Returns ``(w, b)`` with ``w`` of shape (n_features,) and a float ``b`` for
-    the binomial loss; ``W`` of shape (n_features, K) and ``b`` of shape (K,)
-    for the multinomial one. ``b`` is 0 without an intercept.
-    """
-    coef = _aligned(coef)
-    k = n_outputs(n_features, coef, fit_intercept)
-    weights = coef[: n_features * k]
-    intercept = coef[n_features * k :] if fit_intercept else np.zeros(k)
-    if k == 1:
-        return weights, float(intercept[0])
-    return weights.reshape(n_features, k), intercept
-
-
 def _margins(X, weights, intercept) -> np.ndarray:
     z = np.asarray(X @ weights, dtype=np.float64)
     z += intercept
     return z if z.ndim == 2 else z.ravel()
-
-
-def split_targets(targets: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-    """Labels and sample weights (None when unweighted) of a block of targets."""
-    targets = _aligned(targets)
-    if targets.ndim == 2:
-        return targets[:, 0], targets[:, 1]
-    return targets, None
 
 
 def _loss_and_residual(z: np.ndarray, targets: np.ndarray) -> tuple[float, np.ndarray]:
@@ -295,18 +259,6 @@ def loss_residual(z: np.ndarray, targets: np.ndarray, intercept) -> tuple:
     return np.concatenate([[loss], np.atleast_1d(residual.sum(axis=0))]), residual
 
 
-def stacked_weights(
-    coef: np.ndarray, direction: np.ndarray, n_features: int, fit_intercept: bool
-) -> tuple[np.ndarray, np.ndarray]:
-    """Weights of the point and the direction side by side, (d, 2K), and
-    their intercepts, (2K,): what the margins pass of a Hessian product on a
-    column-split layout multiplies each block by."""
-    weights, intercept = split_coef(coef, n_features, fit_intercept)
-    d_weights, d_intercept = split_coef(direction, n_features, fit_intercept)
-    intercepts = [np.atleast_1d(intercept), np.atleast_1d(d_intercept)]
-    return np.column_stack([weights, d_weights]), np.concatenate(intercepts)
-
-
 def hessian_residual(zu: np.ndarray, targets: np.ndarray, intercepts) -> tuple:
     """The Hessian-product counterpart of :func:`loss_residual`.
 
@@ -328,11 +280,6 @@ def hessian_residual(zu: np.ndarray, targets: np.ndarray, intercepts) -> tuple:
     """
     _, t = _curvature_times(_aligned(zu) + intercepts, targets)
     return np.concatenate([[0.0], np.atleast_1d(t.sum(axis=0))]), t
-
-
-def residual_scalars(loss_and_residual: tuple) -> np.ndarray:
-    """The ``scalars`` of :func:`loss_residual`'s output."""
-    return loss_and_residual[0]
 
 
 def gradient_block(X, loss_and_residual: tuple) -> np.ndarray:
