@@ -20,7 +20,7 @@ import scipy.sparse as sp
 from sklearn.exceptions import DataConversionWarning
 
 from ._blocks import aligned_block, aligned_meta
-from ._distributed import block_keys, current_client
+from ._distributed import current_client, is_persisted
 
 # In-memory data is cut into blocks of about this size, and into at least one
 # block per worker thread, so that every thread has work.
@@ -120,22 +120,6 @@ def label_array(y) -> da.Array:
 
 def has_unknown_chunks(array) -> bool:
     return any(math.isnan(size) for sizes in array.chunks for size in sizes)
-
-
-def is_persisted(array) -> bool:
-    """Whether every block of a dask array is already materialised.
-
-    True for arrays returned by ``persist()`` (distributed or local): their
-    graph holds exactly one entry per block and none of them is a task.
-    """
-    graph = dict(array.__dask_graph__())
-    keys = block_keys(array)
-    if len(graph) != len(keys):
-        return False
-    return not any(
-        isinstance(value, dask._task_spec.Task) or dask.core.istask(value)
-        for value in graph.values()
-    )
 
 
 def row_chunks(n_rows: int, row_bytes: int, n_threads: int) -> tuple[int, ...]:

@@ -59,6 +59,22 @@ def block_keys(array) -> list:
     return list(flatten(array.__dask_keys__()))
 
 
+def is_persisted(array) -> bool:
+    """Whether every block of a dask array is already materialised.
+
+    True for arrays returned by ``persist()`` (distributed or local): their
+    graph holds exactly one entry per block and none of them is a task.
+    """
+    graph = dict(array.__dask_graph__())
+    keys = block_keys(array)
+    if len(graph) != len(keys):
+        return False
+    return not any(
+        isinstance(value, dask._task_spec.Task) or dask.core.istask(value)
+        for value in graph.values()
+    )
+
+
 def layout_of(chunks: tuple) -> str:
     """``"rows"`` (one column block), ``"columns"`` (one row block, several
     column blocks) or ``"blocks"`` (several of each), from an array's chunks."""
@@ -75,6 +91,144 @@ def transfer_bytes(client) -> dict[str, int]:
         return dask_worker.transfer_outgoing_bytes_total
 
     return client.run(read)
+
+
+def _group_by_home(blocks: list, home: dict, threads: dict) -> list:
+    """Blocks ``(x_key, arguments)`` in groups ``(worker, [arguments, ...])``.
+
+    The blocks of one worker (``home[x_key]``) are split evenly between its
+    threads, in their order; blocks with no known home get a group each
+    (worker "").
+    """
+    by_worker: dict[str, list] = {}
+    homeless = []
+    for x_key, arguments in blocks:
+        worker = home.get(x_key)
+        if worker is None:
+            homeless.append(("", [arguments]))
+        else:
+            by_worker.setdefault(worker, []).append(arguments)
+    groups = []
+    for worker in sorted(by_worker):
+        members = by_worker[worker]
+        n_groups = min(len(members), max(1, threads.get(worker, 1)))
+        bounds = np.linspace(0, len(members), n_groups + 1).astype(int)
+        groups += [(worker, members[a:b]) for a, b in itertools.pairwise(bounds)]
+    return groups + homeless
+
+
+def merge_tree(
+    graph: dict,
+    keys: list,
+    name: str,
+    merge: tuple = (_tasks.merge,),
+    fan_in: int = REDUCTION_FAN_IN,
+):
+    """Add a tree of merge tasks ``(*merge, *children)`` over ``keys`` (in
+    their order, ``fan_in`` at a time) to ``graph``; return the root key."""
+    level, depth = list(keys), 0
+    while len(level) > 1:
+        depth += 1
+        parents = []
+        for j in range(0, len(level), fan_in):
+            parents.append((f"{name}-{depth}", j // fan_in))
+            graph[parents[-1]] = (*merge, *level[j : j + fan_in])
+        level = parents
+    return level[0]
+
+
+def row_block_reduction(
+    block_function: Callable, arrays: list, merge_function: Callable, *common
+) -> tuple[dict, object, object]:
+    """The graph of ``merge_function`` over ``block_function(*row_blocks_i,
+    row_offset_i, *common)`` for every row block i of ``arrays``.
+
+    Each block row's blocks go to the worker that holds the first of them
+    that is persisted (one task per worker thread reads all of its block
+    rows, as an evaluation does); block rows with none persisted get a task
+    each. A merge tree of fan-in :data:`REDUCTION_FAN_IN` follows, in block
+    order.
+
+    Parameters
+    ----------
+    block_function, merge_function : callable
+        As :mod:`dmltk._metric_blocks`' ``*_block`` and ``merge_*`` functions.
+    arrays : list of dask.array.Array or None
+        Chunked alike in rows, with one block column each (None is passed
+        to ``block_function`` as it is).
+    *common
+        More arguments of ``block_function``, after the row offset.
+
+    Returns
+    -------
+    graph : dict
+    root : key
+        The key of the merged :class:`dmltk._tasks.Partial`.
+    client : distributed.Client or None
+        The client whose cluster placed the blocks (None: a local scheduler).
+    """
+    # Lazy inputs (predictions not persisted, a column of probabilities) are
+    # optimised first: their chains of blockwise steps become one task each.
+    # (Persisted ones are left as they are: optimising one empties its graph.)
+    lazy = [i for i, a in enumerate(arrays) if a is not None and not is_persisted(a)]
+    arrays = list(arrays)
+    for i, array in zip(lazy, dask.optimize(*[arrays[i] for i in lazy]), strict=True):
+        arrays[i] = array
+    present = [a for a in arrays if a is not None]
+    rows = present[0].chunks[0]
+    offsets = np.concatenate([[0], np.cumsum(rows)[:-1]]).tolist()
+    graph: dict = {}
+    columns = []
+    for array in arrays:
+        if array is None:
+            columns.append([None] * len(rows))
+            continue
+        graph.update(dict(array.__dask_graph__()))
+        columns.append(block_keys(array))
+    client = current_client()
+    home: dict = {}
+    threads: dict = {}
+    if client is not None:
+        for array in present:
+            for key, holders in client.who_has(array).items():
+                if holders:
+                    home.setdefault(key, min(holders))
+        threads = client.nthreads()
+    blocks = []
+    for i, row in enumerate(zip(*columns, strict=True)):
+        held = next((key for key in row if key is not None and key in home), None)
+        blocks.append((held, (*row, offsets[i])))
+    name = f"dmltk-reduce-{uuid.uuid4().hex[:12]}"
+    leaves = []
+    for g, (worker, members) in enumerate(_group_by_home(blocks, home, threads)):
+        leaves.append((name, g))
+        graph[leaves[-1]] = (
+            _tasks.group_merge,
+            block_function,
+            merge_function,
+            worker if client is not None else None,
+            len(members[0]),
+            len(common),
+            *common,
+            *[argument for arguments in members for argument in arguments],
+        )
+    merge = (_tasks.merge_with, merge_function)
+    root = merge_tree(graph, leaves, f"{name}-merge", merge)
+    return graph, root, client
+
+
+def reduce_row_blocks(
+    block_function: Callable, arrays: list, merge_function: Callable, *common
+):
+    """Compute :func:`row_block_reduction` on the current scheduler; its
+    merged statistic."""
+    graph, root, client = row_block_reduction(
+        block_function, arrays, merge_function, *common
+    )
+    if client is None:
+        return current_get()(graph, [root])[0].value
+    future = client.get(graph, [root], sync=False)
+    return client.gather(future)[0].value
 
 
 class BlockEvaluator:
@@ -187,22 +341,9 @@ class BlockEvaluator:
         or values). The blocks of one worker are split evenly between its
         threads, one task each; blocks with no known home get a task each.
         """
-        by_worker: dict[str, list] = {}
-        homeless = []
-        for x_key, arguments in blocks:
-            home = self._home.get(x_key)
-            if home is None:
-                homeless.append(("", [arguments]))
-            else:
-                by_worker.setdefault(home, []).append(arguments)
-        groups = []
-        for worker in sorted(by_worker):
-            members = by_worker[worker]
-            n_groups = min(len(members), max(1, self._threads.get(worker, 1)))
-            bounds = np.linspace(0, len(members), n_groups + 1).astype(int)
-            groups += [(worker, members[a:b]) for a, b in itertools.pairwise(bounds)]
+        groups = _group_by_home(blocks, self._home, self._threads)
         leaves = []
-        for g, (worker, members) in enumerate(groups + homeless):
+        for g, (worker, members) in enumerate(groups):
             flat = [argument for arguments in members for argument in arguments]
             leaves.append((name, g))
             graph[leaves[-1]] = (
@@ -219,16 +360,7 @@ class BlockEvaluator:
     def _tree(self, graph: dict, keys: list, name: str):
         """Add a merge tree over the partials ``keys`` (in their order) to
         ``graph``; return the root key."""
-        level, depth = list(keys), 0
-        while len(level) > 1:
-            depth += 1
-            parents = []
-            for j in range(0, len(level), self._fan_in):
-                key = (f"{name}-{depth}", j // self._fan_in)
-                graph[key] = (_tasks.merge, *level[j : j + self._fan_in])
-                parents.append(key)
-            level = parents
-        return level[0]
+        return merge_tree(graph, keys, name, fan_in=self._fan_in)
 
     def loss_gradient_graph(
         self, coef: np.ndarray, fit_intercept: bool, direction: np.ndarray | None = None
@@ -315,6 +447,95 @@ class BlockEvaluator:
                 )
             )
         return graph, outputs
+
+    def margin_sums(
+        self,
+        weights: np.ndarray,
+        intercept,
+        block_function: Callable,
+        margins_function: Callable,
+        common: tuple = (),
+        companion=None,
+    ) -> np.ndarray:
+        """A sum over block rows of a statistic of the margins
+        ``X_i @ weights + intercept``, the labels ``y_i`` and a companion
+        ``c_i`` (such as sample weights; None when absent).
+
+        Parameters
+        ----------
+        weights : ndarray of shape (n_features,) or (n_features, K)
+        intercept : float or ndarray of shape (K,)
+        block_function : callable
+            ``block_function(X_b, y_b, c_b, weights, intercept, *common,
+            out=None)``: the statistic of a block that holds every column,
+            margins included, added into ``out``. Used in the rows layout:
+            one task per worker reads each of its blocks once.
+        margins_function : callable
+            ``margins_function(margins_i, y_i, c_i, *common)``: the statistic
+            of a block row from its summed margins. Used in the column
+            layouts, where a block row's margins are first summed across its
+            blocks (as in an evaluation) by one task per worker.
+        common : tuple
+            More arguments, the same for every block.
+        companion : dask.array.Array, optional
+            Chunked like ``y``.
+
+        Returns
+        -------
+        ndarray
+            The merged statistic (in block order: bit-identical from one call
+            to the next).
+        """
+        step = f"{self._prefix}-{next(self._counter)}"
+        graph = dict(self._base_graph)
+        companions: list = [None] * len(self._y_keys)
+        if companion is not None:
+            if companion.chunks[0] != self._X.chunks[0]:
+                raise ValueError("the companion must be chunked like the rows of X")
+            graph.update(dict(companion.__dask_graph__()))
+            companions = block_keys(companion)
+        if self.layout == "rows":
+            graph[f"{step}-weights"] = weights
+            blocks = [
+                (row[0], (row[0], y_key, companion_key))
+                for row, y_key, companion_key in zip(
+                    self._x_keys, self._y_keys, companions, strict=True
+                )
+            ]
+            root = self._grouped_sum(
+                graph,
+                f"{step}-blocks",
+                block_function,
+                (f"{step}-weights", intercept, *common),
+                blocks,
+            )
+            return self._run(graph, [root])[0].value
+        bounds = self._column_bounds
+        slices = []
+        for j in range(len(bounds) - 1):
+            slices.append(f"{step}-weights-{j}")
+            graph[slices[-1]] = weights[bounds[j] : bounds[j + 1]]
+        leaves = []
+        for i, (row, y_key, companion_key) in enumerate(
+            zip(self._x_keys, self._y_keys, companions, strict=True)
+        ):
+            margins = [(x_key, (x_key, slices[j])) for j, x_key in enumerate(row)]
+            z_key = self._grouped_sum(
+                graph, f"{step}-margins-{i}", _loss.margins_block, (), margins
+            )
+            leaves.append((f"{step}-rows", i))
+            graph[leaves[-1]] = (
+                _tasks.timed,
+                _tasks.shifted,
+                margins_function,
+                z_key,
+                intercept,
+                y_key,
+                companion_key,
+                *common,
+            )
+        root = self._tree(graph, leaves, f"{step}-merge")
+        return self._run(graph, [root])[0].value
 
     def assemble(self, results: list, fit_intercept: bool) -> np.ndarray:
         """Gathered outputs of :meth:`loss_gradient_graph` as one packed array."""

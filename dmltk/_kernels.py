@@ -347,6 +347,51 @@ def margins_curvature(Z, U, sample_weight, t_sum):
         t_sum += U[i]
 
 
+@njit(**_OPTIONS)
+def margins_probabilities(Z, out):
+    """Class probabilities from margins ``Z`` (n, K, intercepts included):
+    ``out`` (n, 2) gets ``1 - expit(z), expit(z)`` for K = 1, (n, K) the
+    softmax otherwise. Each from one exp per margin, without overflow."""
+    K = Z.shape[1]
+    for i in range(Z.shape[0]):
+        if K == 1:
+            z = Z[i, 0]
+            e = math.exp(-abs(z))
+            small = e / (1.0 + e)  # the probability of the less likely class
+            out[i, 0] = small if z >= 0.0 else 1.0 - small
+            out[i, 1] = 1.0 - small if z >= 0.0 else small
+        else:
+            for k in range(K):
+                out[i, k] = Z[i, k]
+            _softmax_in_place(out[i])
+
+
+@njit(**_OPTIONS)
+def margins_log_probabilities(Z, out):
+    """Logarithms of :func:`margins_probabilities`, computed without
+    underflow: ``log_expit(-z), log_expit(z)`` for K = 1, ``z - logsumexp(z)``
+    otherwise."""
+    K = Z.shape[1]
+    for i in range(Z.shape[0]):
+        if K == 1:
+            z = Z[i, 0]
+            softplus = math.log1p(math.exp(-abs(z)))  # log(1 + exp(-|z|))
+            out[i, 0] = -max(z, 0.0) - softplus
+            out[i, 1] = min(z, 0.0) - softplus
+        else:
+            top = Z[i, 0]
+            for k in range(1, K):
+                top = max(top, Z[i, k])
+            total = 0.0
+            for k in range(K):
+                total += math.exp(Z[i, k] - top)
+            # (z - top) - log(total), as scipy's log_softmax: subtracting
+            # top + log(total) at once would cancel for the largest margin.
+            log_total = math.log(total)
+            for k in range(K):
+                out[i, k] = (Z[i, k] - top) - log_total
+
+
 def warm_up() -> None:
     """Load every common specialisation from numba's on-disk cache (compiling
     it the first time on this machine): float32 and float64, dense and CSR
@@ -372,6 +417,8 @@ def warm_up() -> None:
             dense_transpose_product(X, Z, GT)
             margins_loss_residual(Z, labels, none, scalars)
             margins_curvature(Z, Z.copy(), none, scalars)
+            margins_probabilities(Z, np.zeros((2, max(k, 2))))
+            margins_log_probabilities(Z, np.zeros((2, max(k, 2))))
             data = X.ravel()
             indices = np.tile(np.arange(3, dtype=np.int32), 2)
             csr = (data, indices, np.array([0, 3, 6], dtype=np.int32))

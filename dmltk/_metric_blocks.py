@@ -61,15 +61,11 @@ _COUNTING_SPAN = 1 << 16
 
 def distinct_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The distinct values, sorted, and the index of each value among them:
-    ``np.unique(values, return_inverse=True)``, without a sort for booleans
-    and integers of a small span."""
+    ``np.unique(values, return_inverse=True)``, without a sort for booleans,
+    integers and whole floats (such as 0.0 / 1.0 labels) of a small span."""
     values = np.asarray(values).ravel()
-    countable = values.dtype.kind in "bi" or (
-        values.dtype.kind == "u" and values.dtype.itemsize <= 4
-    )
-    if countable and len(values):
-        # int64 holds every such value, and differences of them exactly.
-        as_int = values.astype(np.int64)
+    as_int = _small_integers(values)
+    if as_int is not None:
         low = int(as_int.min())
         span = int(as_int.max()) - low + 1
         if span <= _COUNTING_SPAN:
@@ -81,6 +77,25 @@ def distinct_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             return distinct, (np.cumsum(present) - 1)[offsets]
     distinct, codes = np.unique(values, return_inverse=True)
     return distinct, codes.ravel()
+
+
+def _small_integers(values: np.ndarray) -> np.ndarray | None:
+    """The values as int64 when each is a whole number and their span is
+    small (so counting beats sorting), else None."""
+    if not len(values):
+        return None
+    if values.dtype.kind in "bi" or (
+        values.dtype.kind == "u" and values.dtype.itemsize <= 4
+    ):
+        return values.astype(np.int64)  # holds every such value exactly
+    if values.dtype.kind != "f":
+        return None
+    low, high = values.min(), values.max()
+    # NaN fails both comparisons; the bound keeps the cast exact.
+    if not (-(2.0**52) < low and high < 2.0**52 and high - low < _COUNTING_SPAN):
+        return None
+    as_int = values.astype(np.int64)
+    return as_int if np.array_equal(as_int, values) else None
 
 
 def _pair_weights(first, second, weight) -> WeightedPairs:

@@ -73,6 +73,44 @@ def group_sum(
     return Partial(total, carried + elapsed, not _runs_on(expected_worker))
 
 
+def group_merge(
+    block_function,
+    merge_function,
+    expected_worker: str | None,
+    n_per_block: int,
+    n_common: int,
+    *arguments,
+) -> Partial:
+    """``merge_function`` of ``block_function(*block_arguments_b, *common)``
+    over the blocks of one worker: :func:`group_sum` for statistics that are
+    merged rather than added into a buffer (such as the tables of
+    :mod:`dmltk._metric_blocks`)."""
+    start = time.perf_counter()
+    carried = 0.0
+    common = []
+    for argument in arguments[:n_common]:
+        value, carried = _unwrap(argument, carried)
+        common.append(value)
+    parts = []
+    for first in range(n_common, len(arguments), n_per_block):
+        block_arguments = []
+        for argument in arguments[first : first + n_per_block]:
+            value, carried = _unwrap(argument, carried)
+            block_arguments.append(value)
+        parts.append(block_function(*block_arguments, *common))
+    total = parts[0] if len(parts) == 1 else merge_function(*parts)
+    elapsed = time.perf_counter() - start
+    return Partial(total, carried + elapsed, not _runs_on(expected_worker))
+
+
+def merge_with(merge_function, *partials: Partial) -> Partial:
+    """:func:`merge` with ``merge_function`` folding the values."""
+    start = time.perf_counter()
+    total = merge_function(*(part.value for part in partials))
+    seconds = max(part.seconds for part in partials) + time.perf_counter() - start
+    return Partial(total, seconds, any(part.misplaced for part in partials))
+
+
 def merge(*partials: Partial) -> Partial:
     """Element-wise sum of partial values in the order given (so results are
     bit-identical from one run to the next), and the largest time."""
@@ -81,6 +119,12 @@ def merge(*partials: Partial) -> Partial:
         total += part.value
     seconds = max(part.seconds for part in partials)
     return Partial(total, seconds, any(part.misplaced for part in partials))
+
+
+def shifted(function, values, shift, *arguments):
+    """``function(values + shift, *arguments)``: a statistic of summed
+    margins, once the intercept is added."""
+    return function(values + shift, *arguments)
 
 
 def timed(function, *arguments) -> Partial:

@@ -31,6 +31,7 @@ WORKER_MODULES = (
     "dmltk._tasks",
     "dmltk._kernels",
     "dmltk._metric_blocks",
+    "dmltk._prediction",
 )
 
 

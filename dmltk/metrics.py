@@ -20,7 +20,8 @@ computed; NaN or infinity is refused with the row that holds it.
 
 Examples
 --------
->>> import dask.array as da
+>>> import dask
+import dask.array as da
 >>> from dmltk import metrics
 >>> y_true = da.from_array([0, 1, 1, 0, 1, 1], chunks=2)
 >>> y_pred = da.from_array([0, 1, 0, 0, 1, 1], chunks=3)
@@ -44,8 +45,8 @@ import numpy as np
 import sklearn.metrics as skm
 
 from . import _metric_blocks as blocks
-from ._data import is_dask
-from ._distributed import REDUCTION_FAN_IN
+from ._data import is_dask, is_persisted
+from ._distributed import reduce_row_blocks
 
 __all__ = [
     "accuracy_score",
@@ -134,39 +135,30 @@ def _in_row_blocks(value, rows: tuple[int, ...]) -> da.Array:
 
 
 # -------------------------------------------------------------- reduction
-def _reduction(block_function: Callable, arrays: list, merge: Callable, *args):
-    """``merge`` of ``block_function(*row_blocks, row_offset, *args)`` over all
-    row blocks, as one lazy value.
-
-    One task per row block reads the blocks of the same rows (so it runs
-    where they live), and a tree of merges, ``REDUCTION_FAN_IN`` at a time in
-    block order, folds the partial statistics.
-    """
-    reference = next(a for a in arrays if a is not None)
-    n_blocks = len(reference.chunks[0])
-    offsets = np.concatenate([[0], np.cumsum(reference.chunks[0])[:-1]]).tolist()
-    columns = [
-        a.to_delayed().ravel() if a is not None else [None] * n_blocks for a in arrays
-    ]
-    partials = [
-        dask.delayed(block_function, pure=True)(*row, offsets[i], *args)
-        for i, row in enumerate(zip(*columns, strict=True))
-    ]
-    while len(partials) > 1:
-        partials = [
-            dask.delayed(merge, pure=True)(*partials[j : j + REDUCTION_FAN_IN])
-            for j in range(0, len(partials), REDUCTION_FAN_IN)
-        ]
-    return partials[0]
-
-
 def _reduce(block_function: Callable, arrays: list, merge: Callable, *args):
-    """:func:`_reduction`, computed on the current scheduler; numpy arrays
-    are one block, reduced here."""
+    """``merge`` of ``block_function(*row_blocks, row_offset, *args)`` over all
+    row blocks, computed on the current scheduler; numpy arrays are one
+    block, reduced here.
+
+    Dask inputs go through :func:`dmltk._distributed.reduce_row_blocks`: the
+    row blocks that live on one worker are read by one task, which merges
+    their statistics, then a tree of merges (``REDUCTION_FAN_IN`` at a time,
+    in block order) folds the workers' statistics.
+    """
     if not any(is_dask(a) for a in arrays):
         return block_function(*arrays, 0, *args)
-    (result,) = dask.compute(_reduction(block_function, arrays, merge, *args))
-    return result
+    return reduce_row_blocks(block_function, arrays, merge, *args)
+
+
+def _persist_lazy(arrays: list) -> list:
+    """The arrays, those that are dask and not yet persisted now persisted."""
+    lazy = [i for i, a in enumerate(arrays) if is_dask(a) and not is_persisted(a)]
+    if not lazy:
+        return arrays
+    arrays = list(arrays)
+    for i, array in zip(lazy, dask.persist(*[arrays[i] for i in lazy]), strict=True):
+        arrays[i] = array
+    return arrays
 
 
 def _label_pairs(y_true, y_pred, sample_weight) -> blocks.WeightedPairs:
@@ -599,6 +591,10 @@ def _roc_auc_and_bound(y_true, y_score, sample_weight, method, n_bins, max_exact
             else _as_array(sample_weight, "sample_weight", (1,))
         ),
     )
+    # A second pass (the histogram) follows when scores are many: lazy inputs
+    # such as a model's predictions are computed once, kept on the workers
+    # for this call, not recomputed for each pass.
+    arrays = _persist_lazy(arrays)
     max_distinct = max_exact if method != "binned" else 0
     summary = _reduce(
         blocks.score_summary_block,

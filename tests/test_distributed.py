@@ -191,7 +191,12 @@ def test_fit_runs_on_both_workers_and_moves_no_block_of_X(client):
     # accounting must agree up to that.
     assert 0 <= moved - model.fit_stats_["bytes_sent"] <= y.nbytes
     assert moved <= y.nbytes + evaluations * 8 * 2_000
-    assert client.who_has(X) == holders_before
+    # Every block is still where it was (a spare copy may have been dropped).
+    holders_after = client.who_has(X)
+    assert all(
+        holders_after[key] and set(holders_after[key]) <= set(holders)
+        for key, holders in holders_before.items()
+    )
 
 
 def test_blas_runs_one_thread_per_worker_thread(client):

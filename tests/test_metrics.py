@@ -2,7 +2,9 @@
 uneven blocks, on worker processes and on threads."""
 
 import ast
+import functools
 import inspect
+import uuid
 import warnings
 
 import dask
@@ -17,8 +19,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.exceptions import UndefinedMetricWarning
 
-from dmltk import _metric_blocks, metrics
-from dmltk._distributed import REDUCTION_FAN_IN
+from dmltk import _metric_blocks, _tasks, metrics
+from dmltk._distributed import REDUCTION_FAN_IN, row_block_reduction
 
 # 15 row blocks of very different sizes, one of them empty.
 UNEVEN = (1, 37, 120, 3, 0, 64, 200, 11, 90, 2, 150, 45, 77, 100, 100)
@@ -477,26 +479,62 @@ def test_only_small_statistics_leave_the_workers(client):
     assert received >= y_score.nbytes
 
 
-def test_reduction_is_one_task_per_block_and_a_tree_of_small_fan_in():
+def test_reduction_is_one_task_per_worker_and_a_tree_of_small_fan_in(client):
     y_true, y_pred, _, _ = binary_data()
     arrays = metrics._row_aligned(
-        y_true=as_dask(y_true), y_pred=as_dask(y_pred), sample_weight=None
+        y_true=as_dask(y_true).persist(), y_pred=as_dask(y_pred), sample_weight=None
     )
-    root = metrics._reduction(
+    wait(arrays[0])
+    home = {key: min(found) for key, found in client.who_has(arrays[0]).items()}
+    graph, root, _ = row_block_reduction(
         _metric_blocks.label_pairs_block, arrays, _metric_blocks.merge_pairs
     )
-    graph = dict(root.__dask_graph__())
-    leaves = [k for k in graph if "label_pairs_block" in str(k)]
-    merges = {k: v for k, v in graph.items() if "merge_pairs" in str(k)}
-    assert len(leaves) == len(UNEVEN)
-    assert len(merges) == 4 + 1  # 15 -> 4 -> 1
-    for task in merges.values():
-        assert len(task.dependencies) <= REDUCTION_FAN_IN
-    # The root merges merges, never a block: the client receives one table.
-    root_task = graph[root.key]
-    assert all("merge_pairs" in str(dep) for dep in root_task.dependencies)
-    table = root.compute(scheduler="sync")
-    assert table.nbytes < 100
+    tasks = {k: v for k, v in graph.items() if isinstance(v, tuple)}
+    leaves = {k: v for k, v in tasks.items() if v[0] is _tasks.group_merge}
+    merges = {k: v for k, v in tasks.items() if v[0] is _tasks.merge_with}
+    # One task per worker (1 thread each) over every block row it holds: the
+    # worker the task names holds every y_true block the task reads.
+    assert len(leaves) == len(set(home.values())) == 2
+    read = []
+    for task in leaves.values():
+        worker, n_per_block, n_common = task[3], task[4], task[5]
+        rows = task[6 + n_common :]
+        own = [rows[i] for i in range(0, len(rows), n_per_block)]
+        assert {home[key] for key in own} == {worker}
+        read += own
+    assert sorted(read) == sorted(home)
+    assert len(merges) == 1 and len(merges[root]) - 2 <= REDUCTION_FAN_IN
+    # The client receives one small table, equal to the whole data's.
+    (partial,) = client.get(graph, [root])
+    assert partial.value.nbytes < 100
+    assert metrics.accuracy_score(*arrays[:2]) == skm.accuracy_score(y_true, y_pred)
+
+
+def test_lazy_inputs_are_computed_once_per_metric(client):
+    # roc_auc_score takes two passes when scores are many: a lazy y_score
+    # (such as a model's decision_function) is persisted for the call, so
+    # each of its blocks is computed once.
+    y_true, _, proba, _ = binary_data()
+    calls = f"dmltk-test-calls-{uuid.uuid4().hex}"
+    y_score = as_dask(proba).map_blocks(
+        functools.partial(_counted, calls), dtype=np.float64
+    )
+    got = metrics.roc_auc_score(y_true, y_score, max_exact_scores=10)
+    assert got == pytest.approx(skm.roc_auc_score(y_true, proba), abs=1e-3)
+    counts = client.run(_count_of, calls)
+    assert sum(counts.values()) == len(UNEVEN)
+
+
+def _counted(name, block):
+    import distributed
+
+    worker = distributed.get_worker()
+    setattr(worker, name, getattr(worker, name, 0) + 1)
+    return block
+
+
+def _count_of(name, dask_worker):
+    return getattr(dask_worker, name, 0)
 
 
 # ------------------------------------------- block statistics (numpy only)

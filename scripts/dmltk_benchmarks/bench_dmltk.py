@@ -7,6 +7,7 @@ records them), never from patching it.
 
 from __future__ import annotations
 
+import statistics
 import time
 from pathlib import Path
 
@@ -115,7 +116,7 @@ def _wait_until_released(client) -> None:
     again, not find the previous blocks under the same keys."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        held = client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks))
+        held = _held_tasks(client)
         if held == 0:
             return
         time.sleep(0.05)
@@ -211,3 +212,81 @@ def workflow(path: Path, features: int, repeats: int, warmup: int,
     finally:
         client.close()
     return {"start_seconds": start, "runs": runs[warmup:]}
+
+
+# ------------------------------------------------- prediction and metrics
+def _held_tasks(client) -> int:
+    return client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks))
+
+
+def _release(client, held: int) -> None:
+    """Wait until the scheduler holds only the ``held`` tasks it held before:
+    the next call must compute again, not find its keys still in memory."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if _held_tasks(client) <= held:
+            return
+        time.sleep(0.02)
+    raise RuntimeError("the scheduler did not release a prediction within 60 s")
+
+
+def predict(problem: Problem, *, tol: float, repeats: int = 5,
+            cluster_options: dict | None = None) -> dict:  # fmt: skip
+    """Median seconds of prediction and metrics over the persisted blocks.
+
+    A model is fitted first (untimed). Lazy predictions are timed until they
+    are persisted on the workers (``persist()`` and ``wait``), as a pipeline
+    would keep them; ``score`` and the metrics return numbers. Every timing
+    is a median of ``repeats`` calls after one untimed call, each computing
+    anew. The baselines are those of an evaluation: a read of X on the
+    cluster (one task per worker), and in memory (``X.sum()``, 2 threads).
+    """
+    from distributed import wait
+
+    import dmltk
+    from dmltk import metrics
+
+    client = cluster.local_client(**(cluster_options or {}))
+    try:
+        X, y = cluster.persist_pinned(client, problem)
+        model = dmltk.LogisticRegression(C=problem.C, tol=tol).fit(X, y)
+        held = _held_tasks(client)
+
+        def persisted(make):
+            def run():
+                result = make().persist()
+                wait(result)
+
+            return run
+
+        operations = {
+            "predict_proba (persisted)": persisted(lambda: model.predict_proba(X)),
+            "predict (persisted)": persisted(lambda: model.predict(X)),
+            "decision_function (persisted)": persisted(
+                lambda: model.decision_function(X)
+            ),
+            "score": lambda: model.score(X, y),
+            "metrics.accuracy_score": lambda: metrics.accuracy_score(
+                y, model.predict(X)
+            ),
+            "metrics.log_loss": lambda: metrics.log_loss(y, model.predict_proba(X)),
+            "metrics.roc_auc_score": lambda: metrics.roc_auc_score(
+                y, model.decision_function(X)
+            ),
+        }
+        seconds = {}
+        for name, operation in operations.items():
+            times = []
+            for _ in range(repeats + 1):  # the first call is not timed
+                start = time.perf_counter()
+                operation()
+                times.append(time.perf_counter() - start)
+                _release(client, held)  # untimed: the next call computes anew
+            seconds[name] = statistics.median(times[1:])
+        coef = np.append(model.coef_.ravel(), model.intercept_)
+        baselines = timing.cluster_baselines(client, X, y, coef)
+    finally:
+        client.close()
+    numpy_read = timing.numpy_read_seconds(problem.numpy_data()[0])
+    return {"seconds": seconds, "cluster_baselines": baselines,
+            "numpy_read": numpy_read, "n_iter": int(model.n_iter_[0])}  # fmt: skip

@@ -69,3 +69,30 @@ def read(path: Path, features: int, repeats: int) -> dict:
         "runs": {"scikit-learn load_svmlight_file": seconds},
         "shape": list(shape),
     }
+
+
+def predict(problem: Problem, *, tol: float, repeats: int = 5) -> dict:
+    """Median seconds of scikit-learn's prediction and metrics in memory (the
+    same operations as :func:`dmltk_benchmarks.bench_dmltk.predict`)."""
+    from sklearn import metrics
+    from sklearn.linear_model import LogisticRegression
+
+    from .report import blas_info
+    from .timing import median_seconds, numpy_read_seconds
+
+    X, y = problem.numpy_data()
+    model = LogisticRegression(C=problem.C, tol=tol).fit(X, y)
+    operations = {
+        "predict_proba (persisted)": lambda: model.predict_proba(X),
+        "predict (persisted)": lambda: model.predict(X),
+        "decision_function (persisted)": lambda: model.decision_function(X),
+        "score": lambda: model.score(X, y),
+        "metrics.accuracy_score": lambda: metrics.accuracy_score(y, model.predict(X)),
+        "metrics.log_loss": lambda: metrics.log_loss(y, model.predict_proba(X)),
+        "metrics.roc_auc_score": lambda: metrics.roc_auc_score(
+            y, model.decision_function(X)
+        ),
+    }
+    seconds = {name: median_seconds(op, repeats) for name, op in operations.items()}
+    return {"seconds": seconds, "numpy_read": numpy_read_seconds(X),
+            "blas": blas_info()}  # fmt: skip
