@@ -9,7 +9,10 @@ anew (the scheduler is left to forget the previous result first):
 - ``predict_proba``, ``predict``, ``decision_function``: the lazy result
   persisted on the workers (``persist()`` and ``wait``);
 - ``score(X, y)``, and ``dmltk.metrics``' ``accuracy_score``, ``log_loss``
-  and ``roc_auc_score`` on the lazy predictions: a number on the client.
+  and ``roc_auc_score`` on the lazy predictions: a number on the client;
+- the same three metrics on predictions already persisted (as a pipeline
+  that keeps its predictions would score them): the labels, probabilities
+  or margins are read, X is not.
 
 The reference is one read of X in memory (``X.sum()`` on 2 threads, the
 floor of an evaluation) and on the cluster (one task per worker summing its
