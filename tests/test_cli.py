@@ -42,10 +42,11 @@ def _free_port() -> int:
 
 
 def _stop(processes: list[subprocess.Popen]) -> None:
-    for process in processes:
+    """Stop in the reverse order of starting: workers first, while their
+    scheduler still answers (stopped after it, each waited 20 s for it)."""
+    for process in reversed(processes):
         if process.poll() is None:
             process.terminate()
-    for process in processes:
         try:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
