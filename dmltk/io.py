@@ -22,6 +22,7 @@ from dask.utils import parse_bytes
 from fsspec.utils import infer_compression
 from sklearn.datasets import load_svmlight_file
 
+from . import _libsvm
 from ._blocks import float_dtype
 
 # When a byte range fails to parse, its lines are re-parsed this many at a
@@ -249,6 +250,21 @@ def _renest(flat, nested):
 
 
 def _load(data: bytes, n_features: int | None, zero_based: bool, dtype=np.float64):
+    """``(X, y)`` of the lines in ``data``, as ``load_svmlight_file`` gives
+    them: from the compiled parser when every line is in its plain form (the
+    same bits; see :mod:`dmltk._libsvm`), else from scikit-learn's, which
+    also raises the errors."""
+    dtype = float_dtype(dtype)
+    parsed = _libsvm.parse(data, zero_based, dtype)
+    if parsed is not None:
+        values, indices, indptr, y = parsed
+        width = int(indices.max()) + 1 if len(indices) else 0
+        if n_features is None or width <= n_features:
+            X = sp.csr_matrix(
+                (values, indices, indptr), shape=(len(y), n_features or max(width, 1))
+            )
+            X.has_sorted_indices = True  # strictly increasing along each line
+            return X, y
     return load_svmlight_file(
         io.BytesIO(data),
         n_features=n_features,
@@ -285,7 +301,11 @@ def _finish_block(X, n_features: int, dense: bool):
     int32 indices (the parser's are int64; int32 saves a third of the memory
     of CSR and is what scipy's kernels prefer), or numpy."""
     X = sp.csr_matrix(
-        (X.data, X.indices.astype(np.int32), X.indptr.astype(np.int32)),
+        (
+            X.data,
+            X.indices.astype(np.int32, copy=False),
+            X.indptr.astype(np.int32, copy=False),
+        ),
         shape=(X.shape[0], n_features),
     )
     return X.toarray() if dense else X
