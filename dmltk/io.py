@@ -249,13 +249,15 @@ def _renest(flat, nested):
     return out
 
 
-def _load(data: bytes, n_features: int | None, zero_based: bool, dtype=np.float64):
+def _load(
+    data: bytes, n_features: int | None, zero_based: bool, dtype=np.float64, bounds=None
+):
     """``(X, y)`` of the lines in ``data``, as ``load_svmlight_file`` gives
     them: from the compiled parser when every line is in its plain form (the
     same bits; see :mod:`dmltk._libsvm`), else from scikit-learn's, which
     also raises the errors."""
     dtype = float_dtype(dtype)
-    parsed = _libsvm.parse(data, zero_based, dtype)
+    parsed = _libsvm.parse(data, zero_based, dtype, bounds)
     if parsed is not None:
         values, indices, indptr, y = parsed
         width = int(indices.max()) + 1 if len(indices) else 0
@@ -282,9 +284,10 @@ def _parse_range(
 ):
     """Parse one byte range: ``(X, y, _RangeSummary)``, never raising on bad
     data, so that the client can number the bad line across ranges."""
-    newlines = data.count(b"\n")
+    bounds = _libsvm.count_bounds(np.frombuffer(data, dtype=np.uint8))
+    newlines = bounds[0]
     try:
-        X, y = _load(data, n_features, zero_based, dtype)
+        X, y = _load(data, n_features, zero_based, dtype, bounds)
     except (ValueError, OverflowError):
         # The parser names no line: find it (costs a re-parse of this range).
         error = _first_bad_line(data, n_features, zero_based)

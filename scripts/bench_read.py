@@ -22,7 +22,7 @@ Run with::
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python scripts/bench_read.py
 
-Options: ``--quick`` (100,000 rows), ``--no-spark``, ``--repeats N``,
+Options: ``--quick`` (100,000 rows), ``--no-spark``, ``--no-sklearn``, ``--repeats N``,
 ``--data-dir DIR``, ``--no-wait``.
 """
 
@@ -74,6 +74,8 @@ def main(argv=None) -> None:
     parser.add_argument("--quick", action="store_true", help="100,000 rows")
     parser.add_argument("--rows", type=int, default=None, help="rows (overrides)")
     parser.add_argument("--no-spark", action="store_true")
+    parser.add_argument("--no-sklearn", action="store_true",
+                        help="skip scikit-learn (about 90 s a read here)")  # fmt: skip
     parser.add_argument("--repeats", type=int, default=3)
     suites.add_run_options(parser, json=False)
     args = parser.parse_args(argv)
@@ -85,7 +87,8 @@ def main(argv=None) -> None:
         f"{files.FEATURES} features)\nmachine: {os.cpu_count()} cores",
         flush=True,
     )
-    systems = ["dmltk", "sklearn"] + ([] if args.no_spark else ["spark"])
+    systems = (["dmltk"] + ([] if args.no_sklearn else ["sklearn"])
+               + ([] if args.no_spark else ["spark"]))  # fmt: skip
     kwargs = {"path": path, "features": files.FEATURES, "repeats": args.repeats}
     runs = [runner.Run(system, system, "read", kwargs) for system in systems]
     results = runner.run_all(runs, suites.options_from(args, "bench_read"))
