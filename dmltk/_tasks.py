@@ -42,6 +42,21 @@ def _runs_on(expected_worker: str | None) -> bool:
     return get_worker().address == expected_worker
 
 
+def _unwrap_group(n_per_block: int, n_common: int, arguments: tuple):
+    """``(common, [block_arguments, ...], largest carried time)`` of a group
+    task's arguments, partials unwrapped."""
+    carried = 0.0
+    values = []
+    for argument in arguments:
+        value, carried = _unwrap(argument, carried)
+        values.append(value)
+    blocks = [
+        values[first : first + n_per_block]
+        for first in range(n_common, len(values), n_per_block)
+    ]
+    return values[:n_common], blocks, carried
+
+
 def group_sum(
     function, expected_worker: str | None, n_per_block: int, n_common: int, *arguments
 ) -> Partial:
@@ -57,17 +72,9 @@ def group_sum(
     a local scheduler).
     """
     start = time.perf_counter()
-    carried = 0.0
-    common = []
-    for argument in arguments[:n_common]:
-        value, carried = _unwrap(argument, carried)
-        common.append(value)
+    common, blocks, carried = _unwrap_group(n_per_block, n_common, arguments)
     total = None
-    for first in range(n_common, len(arguments), n_per_block):
-        block_arguments = []
-        for argument in arguments[first : first + n_per_block]:
-            value, carried = _unwrap(argument, carried)
-            block_arguments.append(value)
+    for block_arguments in blocks:
         total = function(*block_arguments, *common, out=total)
     elapsed = time.perf_counter() - start
     return Partial(total, carried + elapsed, not _runs_on(expected_worker))
@@ -86,18 +93,8 @@ def group_merge(
     merged rather than added into a buffer (such as the tables of
     :mod:`dmltk._metric_blocks`)."""
     start = time.perf_counter()
-    carried = 0.0
-    common = []
-    for argument in arguments[:n_common]:
-        value, carried = _unwrap(argument, carried)
-        common.append(value)
-    parts = []
-    for first in range(n_common, len(arguments), n_per_block):
-        block_arguments = []
-        for argument in arguments[first : first + n_per_block]:
-            value, carried = _unwrap(argument, carried)
-            block_arguments.append(value)
-        parts.append(block_function(*block_arguments, *common))
+    common, blocks, carried = _unwrap_group(n_per_block, n_common, arguments)
+    parts = [block_function(*block_arguments, *common) for block_arguments in blocks]
     total = parts[0] if len(parts) == 1 else merge_function(*parts)
     elapsed = time.perf_counter() - start
     return Partial(total, carried + elapsed, not _runs_on(expected_worker))

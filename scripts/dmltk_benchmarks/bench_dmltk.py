@@ -276,41 +276,40 @@ def predict(problem: Problem, *, tol: float, repeats: int = 5,
         }
         # The metrics again, on predictions already persisted (untimed), as a
         # pipeline that keeps its predictions scores them.
-        labels, proba, margins = (
-            model.predict(X).persist(),
-            model.predict_proba(X).persist(),
-            model.decision_function(X).persist(),
+        kept = dict(
+            labels=model.predict(X).persist(),
+            proba=model.predict_proba(X).persist(),
+            margins=model.decision_function(X).persist(),
         )
-        wait([labels, proba, margins])
+        wait(list(kept.values()))
         held_with_predictions = _held_tasks(client)
         on_persisted = {
             "metrics.accuracy_score, persisted predictions": lambda: (
-                metrics.accuracy_score(y, labels)
+                metrics.accuracy_score(y, kept["labels"])
             ),
             "metrics.log_loss, persisted predictions": lambda: metrics.log_loss(
-                y, proba
+                y, kept["proba"]
             ),
             "metrics.roc_auc_score, persisted predictions": lambda: (
-                metrics.roc_auc_score(y, margins)
+                metrics.roc_auc_score(y, kept["margins"])
             ),
         }
-        seconds = {}
-        for name, operation in on_persisted.items():
-            times = []
-            for _ in range(repeats + 1):  # the first call is not timed
-                start = time.perf_counter()
-                operation()
-                times.append(time.perf_counter() - start)
-                _release(client, held_with_predictions)
-            seconds[name] = statistics.median(times[1:])
-        for name, operation in operations.items():
-            times = []
-            for _ in range(repeats + 1):  # the first call is not timed
-                start = time.perf_counter()
-                operation()
-                times.append(time.perf_counter() - start)
-                _release(client, held)  # untimed: the next call computes anew
-            seconds[name] = statistics.median(times[1:])
+
+        def medians(operations: dict, held: int) -> dict:
+            seconds = {}
+            for name, operation in operations.items():
+                times = []
+                for _ in range(repeats + 1):  # the first call is not timed
+                    start = time.perf_counter()
+                    operation()
+                    times.append(time.perf_counter() - start)
+                    _release(client, held)  # untimed: the next call computes anew
+                seconds[name] = statistics.median(times[1:])
+            return seconds
+
+        seconds = medians(on_persisted, held_with_predictions)
+        kept.clear()  # the predictions go: the calls below compute their own
+        seconds.update(medians(operations, held))
         coef = np.append(model.coef_.ravel(), model.intercept_)
         baselines = timing.cluster_baselines(client, X, y, coef)
     finally:
