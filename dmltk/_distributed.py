@@ -189,10 +189,9 @@ def row_block_reduction(
     home: dict = {}
     threads: dict = {}
     if client is not None:
-        for array in present:
-            for key, holders in client.who_has(array).items():
-                if holders:
-                    home.setdefault(key, min(holders))
+        for key, holders in client.who_has(present).items():  # one round trip
+            if holders:
+                home[key] = min(holders)
         threads = client.nthreads()
     blocks = []
     for i, row in enumerate(zip(*columns, strict=True)):
@@ -362,6 +361,36 @@ class BlockEvaluator:
         ``graph``; return the root key."""
         return merge_tree(graph, keys, name, fan_in=self._fan_in)
 
+    def _row_margins(self, graph: dict, step: str, weights: np.ndarray) -> list:
+        """Add to ``graph`` the margins ``sum_j X_ij @ weights_j`` of every
+        block row of a column layout (intercepts not included): the key of
+        each row's partial, one grouped sum per block row.
+
+        Slice j goes to the blocks of block column j: as one key when several
+        block rows read it; inside the task itself when only one does (a key
+        would be computed on any worker and fetched from there: measured 16 MB
+        per evaluation at d = 2,000,000).
+        """
+        bounds = self._column_bounds
+        slices = []
+        for j in range(len(bounds) - 1):
+            weights_slice = weights[bounds[j] : bounds[j + 1]]
+            if len(self._x_keys) > 1:
+                slices.append(f"{step}-coef-{j}")
+                graph[slices[-1]] = weights_slice
+            else:
+                slices.append(weights_slice)
+        return [
+            self._grouped_sum(
+                graph,
+                f"{step}-margins-{i}",
+                _loss.margins_block,
+                (),
+                [(x_key, (x_key, slices[j])) for j, x_key in enumerate(row)],
+            )
+            for i, row in enumerate(self._x_keys)
+        ]
+
     def loss_gradient_graph(
         self, coef: np.ndarray, fit_intercept: bool, direction: np.ndarray | None = None
     ) -> tuple[dict, list]:
@@ -403,24 +432,9 @@ class BlockEvaluator:
             weights, intercept = _loss.stacked_weights(
                 coef, direction, bounds[-1], fit_intercept
             )
-        # Slice j goes to the blocks of block column j: as one key when
-        # several block rows read it; inside the task itself when only one
-        # does (a key would be computed on any worker and fetched from there:
-        # measured 16 MB per evaluation at d = 2,000,000).
-        coef_slices = []
-        for j in range(len(bounds) - 1):
-            coef_slice = weights[bounds[j] : bounds[j + 1]]
-            if len(self._x_keys) > 1:
-                coef_slices.append(f"{step}-coef-{j}")
-                graph[coef_slices[-1]] = coef_slice
-            else:
-                coef_slices.append(coef_slice)
         residual_keys, scalar_leaves = [], []
-        for i, (row, y_key) in enumerate(zip(self._x_keys, self._y_keys, strict=True)):
-            margins = [(x_key, (x_key, coef_slices[j])) for j, x_key in enumerate(row)]
-            z_key = self._grouped_sum(
-                graph, f"{step}-margins-{i}", _loss.margins_block, (), margins
-            )
+        margin_keys = self._row_margins(graph, step, weights)
+        for i, (z_key, y_key) in enumerate(zip(margin_keys, self._y_keys, strict=True)):
             residual_keys.append((f"{step}-residual", i))
             graph[residual_keys[-1]] = (
                 _tasks.timed,
@@ -510,19 +524,11 @@ class BlockEvaluator:
                 blocks,
             )
             return self._run(graph, [root])[0].value
-        bounds = self._column_bounds
-        slices = []
-        for j in range(len(bounds) - 1):
-            slices.append(f"{step}-weights-{j}")
-            graph[slices[-1]] = weights[bounds[j] : bounds[j + 1]]
         leaves = []
-        for i, (row, y_key, companion_key) in enumerate(
-            zip(self._x_keys, self._y_keys, companions, strict=True)
-        ):
-            margins = [(x_key, (x_key, slices[j])) for j, x_key in enumerate(row)]
-            z_key = self._grouped_sum(
-                graph, f"{step}-margins-{i}", _loss.margins_block, (), margins
-            )
+        for i, (z_key, y_key, companion_key) in enumerate(
+            zip(self._row_margins(graph, step, weights), self._y_keys, companions,
+                strict=True)
+        ):  # fmt: skip
             leaves.append((f"{step}-rows", i))
             graph[leaves[-1]] = (
                 _tasks.timed,

@@ -152,6 +152,18 @@ def count_bounds(buf):
     return newlines, colons
 
 
+@njit(inline="always")
+def _note_long(long, n_long, start, stop, slot):
+    """Note a long number (its bytes and its slot) in row ``n_long`` of
+    ``long``; return the new count, or -1 when ``long`` is full."""
+    if n_long == long.shape[0]:
+        return -1
+    long[n_long, 0] = start
+    long[n_long, 1] = stop
+    long[n_long, 2] = slot
+    return n_long + 1
+
+
 @njit(**_OPTIONS)
 def parse_lines(buf, zero_based, powers, labels, indptr, indices, values, long):
     """Fill ``labels``, ``indptr``, ``indices`` and ``values`` from the lines
@@ -176,10 +188,9 @@ def parse_lines(buf, zero_based, powers, labels, indptr, indices, values, long):
         if status == _INVALID:
             return -1, -1, -1
         if status == _LONG:
-            if n_long == long.shape[0]:
+            n_long = _note_long(long, n_long, start, pos, -1 - row)
+            if n_long < 0:
                 return -2, -2, -2
-            long[n_long, 0], long[n_long, 1], long[n_long, 2] = start, pos, -1 - row
-            n_long += 1
         labels[row] = label
         previous = -1
         while True:
@@ -220,10 +231,9 @@ def parse_lines(buf, zero_based, powers, labels, indptr, indices, values, long):
             if status == _INVALID:
                 return -1, -1, -1
             if status == _LONG:
-                if n_long == long.shape[0]:
+                n_long = _note_long(long, n_long, start, pos, nnz)
+                if n_long < 0:
                     return -2, -2, -2
-                long[n_long, 0], long[n_long, 1], long[n_long, 2] = start, pos, nnz
-                n_long += 1
             indices[nnz] = index - shift
             values[nnz] = value
             nnz += 1

@@ -20,8 +20,7 @@ computed; NaN or infinity is refused with the row that holds it.
 
 Examples
 --------
->>> import dask
-import dask.array as da
+>>> import dask.array as da
 >>> from dmltk import metrics
 >>> y_true = da.from_array([0, 1, 1, 0, 1, 1], chunks=2)
 >>> y_pred = da.from_array([0, 1, 0, 0, 1, 1], chunks=3)

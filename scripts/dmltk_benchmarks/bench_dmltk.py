@@ -111,16 +111,20 @@ def fit(problem: Problem, *, tol: float, solver: str = "lbfgs",
 
 
 # --------------------------------------------------------- reading a file
-def _wait_until_released(client) -> None:
-    """Wait until the scheduler holds no task: the next read must parse
-    again, not find the previous blocks under the same keys."""
+def _held_tasks(client) -> int:
+    return client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks))
+
+
+def _wait_until_released(client, held: int = 0) -> None:
+    """Wait until the scheduler holds only ``held`` tasks (none by default):
+    the next call must compute again, not find the previous results under
+    the same keys."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        held = _held_tasks(client)
-        if held == 0:
+        if _held_tasks(client) <= held:
             return
-        time.sleep(0.05)
-    raise RuntimeError("the scheduler still holds tasks after 60 s")
+        time.sleep(0.02)
+    raise RuntimeError(f"the scheduler still holds more than {held} tasks after 60 s")
 
 
 def _read_once(path: Path, features: int | None) -> tuple:
@@ -215,21 +219,6 @@ def workflow(path: Path, features: int, repeats: int, warmup: int,
 
 
 # ------------------------------------------------- prediction and metrics
-def _held_tasks(client) -> int:
-    return client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks))
-
-
-def _release(client, held: int) -> None:
-    """Wait until the scheduler holds only the ``held`` tasks it held before:
-    the next call must compute again, not find its keys still in memory."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if _held_tasks(client) <= held:
-            return
-        time.sleep(0.02)
-    raise RuntimeError("the scheduler did not release a prediction within 60 s")
-
-
 def predict(problem: Problem, *, tol: float, repeats: int = 5,
             cluster_options: dict | None = None) -> dict:  # fmt: skip
     """Median seconds of prediction and metrics over the persisted blocks.
@@ -303,7 +292,9 @@ def predict(problem: Problem, *, tol: float, repeats: int = 5,
                     start = time.perf_counter()
                     operation()
                     times.append(time.perf_counter() - start)
-                    _release(client, held)  # untimed: the next call computes anew
+                    _wait_until_released(
+                        client, held
+                    )  # untimed: the next call computes anew
                 seconds[name] = statistics.median(times[1:])
             return seconds
 
