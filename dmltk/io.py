@@ -15,14 +15,13 @@ from dataclasses import dataclass
 import dask
 import dask.array as da
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 from dask.bytes import read_bytes
 from dask.utils import parse_bytes
 from fsspec.utils import infer_compression
 from sklearn.datasets import load_svmlight_file
 
-from . import _libsvm
+from . import _libsvm, _tables
 from ._blocks import float_dtype
 
 # When a byte range fails to parse, its lines are re-parsed this many at a
@@ -207,27 +206,36 @@ def _blocksize_bytes(blocksize: int | str) -> int:
     return int(blocksize)
 
 
-def _byte_ranges(path_or_glob, blocksize: int):
-    """The files matched and, per file, delayed byte ranges on line breaks."""
-    try:
-        _, ranges, paths = read_bytes(
-            path_or_glob,
-            delimiter=b"\n",
-            blocksize=blocksize,
-            sample=False,
-            include_path=True,
-        )
-    except OSError as error:
-        if "resolved to no files" in str(error):
-            raise FileNotFoundError(f"No file matches {path_or_glob!s}.") from error
-        raise
-    compressed = [path for path in paths if infer_compression(path) is not None]
-    if compressed:
+def _byte_ranges(
+    path_or_glob, blocksize: int, *, sample: int | bool = False, compressed="refuse"
+):
+    """The files matched and, per file, delayed byte ranges on line breaks.
+
+    ``compressed="refuse"`` raises on a compressed file; ``"whole"`` reads
+    every file as one range, decompressed, when any of them is compressed.
+    Returns ``(paths, ranges)``, or ``(sample, paths, ranges)`` with
+    ``sample`` (the first bytes of the first file, ending on a line break).
+    """
+    from fsspec.core import get_fs_token_paths
+
+    _, _, paths = get_fs_token_paths(path_or_glob)
+    if not paths:
+        raise FileNotFoundError(f"No file matches {path_or_glob!s}.")
+    compressed_paths = [path for path in paths if infer_compression(path) is not None]
+    if compressed_paths and compressed == "refuse":
         raise ValueError(
-            f"Compressed file(s) {compressed}: their byte ranges cannot be parsed "
-            "independently. Decompress them first."
+            f"Compressed file(s) {compressed_paths}: their byte ranges cannot be "
+            "parsed independently. Decompress them first."
         )
-    return paths, ranges
+    head, ranges, paths = read_bytes(
+        path_or_glob,
+        delimiter=b"\n",
+        blocksize=None if compressed_paths else blocksize,
+        sample=sample,
+        compression="infer" if compressed_paths else None,
+        include_path=True,
+    )
+    return (head, paths, ranges) if sample else (paths, ranges)
 
 
 def _persist_nested(nested: list[list]) -> list[list]:
@@ -372,6 +380,11 @@ def _raise_first_error(path: str, summaries: list[_RangeSummary], zero_based):
 
 
 # ---------------------------------------------------------------------- table
+# Bytes of the first CSV file from which the columns and their types are
+# inferred (dask.dataframe.read_csv reads as much).
+_CSV_SAMPLE_BYTES = 256_000
+
+
 def read_table(
     path_or_glob: str | os.PathLike | list,
     *,
@@ -379,69 +392,83 @@ def read_table(
     features: list[str] | None = None,
     format: str | None = None,
     dtype=np.float64,
+    blocksize: int | str = "64MiB",
 ) -> tuple[da.Array, da.Array]:
     """Read a CSV or Parquet table into dask arrays X (features) and y (label).
 
     The analogue of Spark's ``VectorAssembler``: chosen numeric columns
-    become the float64 (or float32) columns of X, in the order given. Files
-    are read by :func:`dask.dataframe.read_csv` or
-    :func:`dask.dataframe.read_parquet`, one row block of X per partition.
+    become the float64 (or float32) columns of X, in the order given. Each
+    piece of the table is read on a worker by pyarrow's readers straight into
+    a float block (no pandas frame on the way): Parquet one file, or some of
+    its row groups, per block; CSV one byte range of about ``blocksize`` per
+    block, cut on line breaks by :func:`dask.bytes.read_bytes`.
 
     Parameters
     ----------
     path_or_glob : str, path-like or list of them
-        A file, a glob, a list of files, or (Parquet) a dataset directory.
+        A file, a glob, a list of files, or (Parquet) a dataset directory
+        (files whose names start with ``_`` or ``.`` left out). Any fsspec
+        URL that dask reads, such as ``s3://``.
     label : str
         Column holding the labels; any type (numbers, strings, booleans).
     features : list of str, optional
         Numeric columns making up X. ``None`` means every numeric column
-        except ``label`` (booleans count as numeric), in table order.
+        except ``label`` (booleans count as numeric; a pandas index stored
+        in Parquet does not), in table order.
     format : {"csv", "parquet"}, optional
         Inferred from the extension (``.csv``, ``.parquet``, ``.pq``; a
         directory is read as Parquet) when omitted.
     dtype : {numpy.float64, numpy.float32}, default=numpy.float64
         Dtype of X. float32 halves its memory; :class:`dmltk.LogisticRegression`
         fits it without a copy.
+    blocksize : int or str, default="64MiB"
+        CSV: bytes per range (compressed files are read whole, one block
+        each). Parquet: a file whose chosen columns hold more than twice
+        this many bytes as floats is read in groups of row groups of about
+        this size; smaller files are one block each.
 
     Returns
     -------
     X : dask.array.Array of shape (n_samples, n_features), of ``dtype``
-        numpy row blocks, one column block, known chunk sizes.
+        C-contiguous numpy row blocks, one column block, known chunk sizes.
+        Missing values are NaN (a fit refuses them).
     y : dask.array.Array of shape (n_samples,)
         The label column as numpy (strings as ``object``), chunked like X.
 
     Raises
     ------
+    FileNotFoundError
+        No file matches ``path_or_glob``.
     ValueError
         A missing or non-numeric column (named), no feature column, an
-        unknown format.
+        unknown format, a missing label value, a CSV value that does not
+        parse, a CSV header or Parquet schema unlike the first file's (each
+        naming the file).
 
     Notes
     -----
     **Cost.** Like :func:`read_libsvm`, the call reads the files once on the
     current Dask scheduler and keeps the converted blocks there: X and y come
     back persisted, with known chunk sizes. Parquet reads only the columns
-    used.
+    used. CSV columns and their types come from the first 256 kB of the
+    first file; every file must have the same header line, and a quoted
+    value must not hold a line break (ranges are cut on line breaks).
 
     Examples
     --------
     >>> import dmltk
     >>> X, y = dmltk.read_table("flights/*.parquet", label="delayed")  # doctest: +SKIP
     """
-    import dask.dataframe as dd
-
     dtype = float_dtype(dtype)
     format = _table_format(path_or_glob, format)
-    reader = dd.read_csv if format == "csv" else dd.read_parquet
-    frame = reader(_fspath(path_or_glob))
-    features = _feature_columns(frame, label, features, path_or_glob)
-    frame = frame[[*features, label]]
-    label_dtype = frame._meta[label].to_numpy().dtype
-    parts = [
-        dask.delayed(_table_block, pure=True)(partition, features, label, dtype)
-        for partition in frame.to_delayed()
-    ]
-    parts = dask.persist(*parts)
+    blocksize = _blocksize_bytes(blocksize)
+    if format == "csv":
+        schema, make_parts = _csv_table(path_or_glob, blocksize)
+    else:
+        schema, make_parts = _parquet_table(path_or_glob, blocksize)
+    features = _feature_columns(schema, label, features, path_or_glob)
+    y_dtype = _tables.label_dtype(schema.field(label).type)
+    parts = dask.persist(*make_parts(features, label, y_dtype, dtype))
     rows = dask.compute(*(part[2] for part in parts))
     kept = [(part, n) for part, n in zip(parts, rows, strict=True) if n > 0]
     if not kept:
@@ -450,9 +477,109 @@ def read_table(
         [da.from_delayed(part[0], (n, len(features)), dtype=dtype) for part, n in kept]
     )
     y = da.concatenate(
-        [da.from_delayed(part[1], (n,), dtype=label_dtype) for part, n in kept]
+        [da.from_delayed(part[1], (n,), dtype=y_dtype) for part, n in kept]
     )
     return tuple(dask.persist(X, y))
+
+
+def _csv_table(path_or_glob, blocksize: int):
+    """The CSV table's inferred schema, and a maker of its delayed blocks."""
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
+    sample, paths, ranges = _byte_ranges(
+        _fspath(path_or_glob), blocksize, sample=_CSV_SAMPLE_BYTES, compressed="whole"
+    )
+    names = _tables.csv_header(sample)
+    if not names or names == [""]:
+        raise ValueError(f"{paths[0]} has no header line naming its columns.")
+    try:
+        inferred = pa_csv.read_csv(
+            pa.py_buffer(sample[: sample.rfind(b"\n") + 1] or sample),
+            read_options=pa_csv.ReadOptions(use_threads=False),
+        ).schema
+    except pa.ArrowInvalid as error:
+        raise ValueError(
+            f"Cannot read the first rows of {paths[0]} as CSV: {error}"
+        ) from error
+
+    def make_parts(features, label, y_dtype, dtype):
+        column_types = {
+            name: (pa.bool_() if pa.types.is_boolean(inferred.field(name).type)
+                   else pa.float64())
+            for name in features
+        }  # fmt: skip
+        label_type = inferred.field(label).type
+        # A label column empty in the sample: numbers, or Arrow's error.
+        column_types[label] = (
+            pa.float64() if pa.types.is_null(label_type) else label_type
+        )
+        return [
+            dask.delayed(_tables.csv_block, pure=True)(
+                byte_range, index == 0, names, column_types, features, label,
+                y_dtype, dtype,
+                f"{path}" if index == 0 else
+                f"{path} (the lines after byte {index * blocksize})",
+            )
+            for path, file_ranges in zip(paths, ranges, strict=True)
+            for index, byte_range in enumerate(file_ranges)
+        ]  # fmt: skip
+
+    return inferred, make_parts
+
+
+def _parquet_table(path_or_glob, blocksize: int):
+    """The Parquet table's schema, and a maker of its delayed blocks."""
+    import pyarrow.dataset as pa_dataset
+    from fsspec.core import get_fs_token_paths
+
+    fs, _, paths = get_fs_token_paths(_fspath(path_or_glob))
+    if not paths:
+        raise FileNotFoundError(f"No file matches {path_or_glob!s}.")
+    protocols = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
+    filesystem = None if "file" in protocols else fs  # Arrow's own local reader
+    source = paths[0] if len(paths) == 1 and fs.isdir(paths[0]) else paths
+    try:
+        dataset = pa_dataset.dataset(source, format="parquet", filesystem=filesystem)
+    except (OSError, ValueError) as error:  # pyarrow.ArrowInvalid is a ValueError
+        raise ValueError(f"Cannot read {path_or_glob!s} as Parquet: {error}") from error
+    fragments = list(dataset.get_fragments())
+    if not fragments:
+        raise FileNotFoundError(f"No Parquet file in {path_or_glob!s}.")
+    schema = dataset.schema
+    index_columns = (schema.pandas_metadata or {}).get("index_columns", [])
+    schema = schema.remove_metadata()
+    for name in index_columns:
+        if isinstance(name, str) and name in schema.names:
+            schema = schema.remove(schema.get_field_index(name))
+
+    def make_parts(features, label, y_dtype, dtype):
+        row_bytes = len(features) * dtype.itemsize
+        first = fragments[0].metadata
+        split = first.num_row_groups > 1 and first.num_rows * row_bytes > 2 * blocksize
+        pieces = []
+        for fragment in fragments:
+            if not split:
+                pieces.append((fragment.path, None))
+                continue
+            metadata = fragment.metadata
+            group, group_rows = [], 0
+            for index in range(metadata.num_row_groups):
+                group.append(index)
+                group_rows += metadata.row_group(index).num_rows
+                if group_rows * row_bytes >= blocksize:
+                    pieces.append((fragment.path, group))
+                    group, group_rows = [], 0
+            if group:
+                pieces.append((fragment.path, group))
+        return [
+            dask.delayed(_tables.parquet_block, pure=True)(
+                path, groups, filesystem, features, label, y_dtype, dtype
+            )
+            for path, groups in pieces
+        ]
+
+    return schema, make_parts
 
 
 def _fspath(path_or_glob):
@@ -485,10 +612,9 @@ def _table_format(path_or_glob, format: str | None) -> str:
     )
 
 
-def _feature_columns(frame, label, features, path_or_glob) -> list[str]:
-    """The feature columns to read, checked against the table's columns."""
-    dtypes = frame.dtypes
-    columns = list(dtypes.index)
+def _feature_columns(schema, label, features, path_or_glob) -> list[str]:
+    """The feature columns to read, checked against the table's Arrow schema."""
+    columns = list(schema.names)
     if label not in columns:
         raise ValueError(
             f"Label column {label!r} is not in {path_or_glob!s}; its columns "
@@ -496,14 +622,15 @@ def _feature_columns(frame, label, features, path_or_glob) -> list[str]:
         )
     if features is None:
         features = [
-            column
-            for column in columns
-            if column != label and _is_numeric(dtypes[column])
+            field.name
+            for field in schema
+            if field.name != label and _tables.is_numeric(field.type)
         ]
         if not features:
             raise ValueError(
                 f"{path_or_glob!s} has no numeric column besides the label "
-                f"{label!r}; its columns are {dict(dtypes.astype(str))}."
+                f"{label!r}; its columns are "
+                f"{ {field.name: str(field.type) for field in schema} }."
             )
         return features
     if isinstance(features, str):
@@ -519,21 +646,10 @@ def _feature_columns(frame, label, features, path_or_glob) -> list[str]:
                 f"Feature column {column!r} is not in {path_or_glob!s}; its "
                 f"columns are {columns}."
             )
-        if not _is_numeric(dtypes[column]):
+        column_type = schema.field(column).type
+        if not _tables.is_numeric(column_type):
             raise ValueError(
-                f"Feature column {column!r} is not numeric (dtype "
-                f"{dtypes[column]}); encode it or leave it out of features."
+                f"Feature column {column!r} is not numeric (type "
+                f"{column_type}); encode it or leave it out of features."
             )
     return features
-
-
-def _is_numeric(dtype) -> bool:
-    return pd.api.types.is_numeric_dtype(dtype)
-
-
-def _table_block(
-    partition: pd.DataFrame, features: list[str], label: str, dtype=np.float64
-):
-    """One partition as ``(X of dtype, C-contiguous, y, rows)``."""
-    X = partition[features].to_numpy(dtype=dtype, na_value=np.nan)
-    return np.ascontiguousarray(X), partition[label].to_numpy(), len(partition)

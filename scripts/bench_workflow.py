@@ -1,6 +1,7 @@
 """Benchmark: the whole workflow, dmltk vs Spark MLlib, on a libsvm file of ~1 GB.
 
-Read a libsvm file, split it 80/20, fit a logistic regression on the 80%,
+Read a libsvm file (or, with ``--format parquet``, the same rows as a
+Parquet table), split it 80/20, fit a logistic regression on the 80%,
 predict the 20%, report the accuracy; each stage timed, and the total, in
 two settings, each system in child processes of the ``dmltk_benchmarks``
 runner (task ``workflow``):
@@ -14,9 +15,10 @@ runner (task ``workflow``):
   scheduled job run: the wall time from spawn to exit (imports, cluster or
   JVM start, one cold run), alternating dmltk and Spark. Medians.
 
-dmltk: ``read_libsvm`` -> ``train_test_split`` (persisted) -> ``fit`` ->
-``accuracy_score(y_test, predict(X_test))``. Spark: ``read.format("libsvm")``
--> ``cache().count()`` -> ``randomSplit([0.8, 0.2])`` (both halves cached and
+dmltk: ``read_libsvm`` (``read_table``) -> ``train_test_split`` (persisted)
+-> ``fit`` -> ``accuracy_score(y_test, predict(X_test))``. Spark:
+``read.format("libsvm")`` (``read.parquet`` and ``VectorAssembler``) ->
+``cache().count()`` -> ``randomSplit([0.8, 0.2])`` (both halves cached and
 counted) -> ``fit`` -> ``MulticlassClassificationEvaluator(accuracy)``; also
 the same pipeline with no explicit cache (total only).
 
@@ -30,9 +32,11 @@ Run with::
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python scripts/bench_workflow.py
 
-Options: ``--quick`` (100,000 rows), ``--repeats N``, ``--mode
-both|session|job``, ``--no-spark``, ``--no-spark-uncached``, ``--data-dir DIR``,
-``--no-wait``.
+Options: ``--format libsvm|parquet``, ``--quick`` (100,000 rows),
+``--repeats N``, ``--mode both|session|job``, ``--no-spark``,
+``--no-spark-uncached``, ``--data-dir DIR``, ``--no-wait``.
+
+Targets: Spark's time over dmltk's at least 3x warm and 5x as a job.
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ SETTINGS = {
     "spark_tol": 1e-6,  # Spark's default
 }
 STAGES = ("read", "split", "fit", "predict + accuracy")
+TARGETS = {"warm, one session": 3.0, "as a job": 5.0}
 
 
 def _medians(runs: list[dict]) -> dict:
@@ -75,13 +80,26 @@ def _ratio_table(title: str, names: list[str], dmltk: dict, spark: dict | None):
     return report.format_table(rows, columns)
 
 
-def score_lines(path: Path, rows: list[dict]) -> list[str]:
-    """Each system's last model on the whole file: objective / (C n), accuracy."""
+def _numpy_data(path: Path, data_format: str):
+    """The whole file as numpy X, y, to score the models on."""
+    if data_format == "parquet":
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(path)
+        X = np.column_stack(
+            [table.column(f"x{j}").to_numpy() for j in range(files.FEATURES)]
+        )
+        return X, table.column("label").to_numpy().astype(np.float64)
     from sklearn.datasets import load_svmlight_file
 
+    return load_svmlight_file(str(path), n_features=files.FEATURES, zero_based=False)
+
+
+def score_lines(path: Path, rows: list[dict], data_format: str) -> list[str]:
+    """Each system's last model on the whole file: objective / (C n), accuracy."""
     from dmltk._testing import sklearn_objective
 
-    X, y = load_svmlight_file(str(path), n_features=files.FEATURES, zero_based=False)
+    X, y = _numpy_data(path, data_format)
     lines = []
     for row in rows:
         last = row["runs"][-1]
@@ -101,7 +119,8 @@ def run_session(path: Path, systems: list[str], args, options) -> float | None:
     """Warm runs, one child per system; prints the table, returns Spark/dmltk."""
     settings = {**SETTINGS, "uncached": not args.no_spark_uncached}
     kwargs = {"path": path, "features": files.FEATURES, "repeats": args.repeats,
-              "warmup": 1, "settings": settings}  # fmt: skip
+              "warmup": 1, "settings": settings,
+              "data_format": args.format}  # fmt: skip
     rows = runner.run_all(
         [runner.Run(s, s, "workflow", kwargs) for s in systems], options
     )
@@ -121,7 +140,7 @@ def run_session(path: Path, systems: list[str], args, options) -> float | None:
         total = statistics.median(run["total"] for run in by["spark"]["uncached"])
         print(f"Spark without cache(): total {total:.2f} s, {plain['n_iter']} "
               f"iterations, accuracy {plain['accuracy']:.4f}")  # fmt: skip
-    print("\n".join(score_lines(path, list(by.values()))))
+    print("\n".join(score_lines(path, list(by.values()), args.format)))
     if spark is None:
         return None
     return spark["total"] / _medians(by["dmltk"]["runs"])["total"]
@@ -130,7 +149,7 @@ def run_session(path: Path, systems: list[str], args, options) -> float | None:
 def run_jobs(path: Path, systems: list[str], args, options) -> float | None:
     """Each run in a fresh child; prints the table, returns Spark/dmltk wall."""
     kwargs = {"path": path, "features": files.FEATURES, "repeats": 1, "warmup": 0,
-              "settings": SETTINGS}  # fmt: skip
+              "settings": SETTINGS, "data_format": args.format}  # fmt: skip
     runs = [
         runner.Run(s, s, "workflow", kwargs)
         for _ in range(args.repeats)
@@ -160,9 +179,10 @@ def run_jobs(path: Path, systems: list[str], args, options) -> float | None:
 
 
 def main(argv=None) -> None:
-    """Run the chosen modes; print the tables and the 3x target."""
+    """Run the chosen modes; print the tables and the targets."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, default=Path("/tmp/dmltk-bench"))
+    parser.add_argument("--format", choices=["libsvm", "parquet"], default="libsvm")
     parser.add_argument("--quick", action="store_true", help="100,000 rows")
     parser.add_argument("--rows", type=int, default=None, help="rows (overrides)")
     parser.add_argument("--repeats", type=int, default=3)
@@ -177,10 +197,13 @@ def main(argv=None) -> None:
     suites.add_run_options(parser, json=False)
     args = parser.parse_args(argv)
     rows = args.rows or (files.QUICK_ROWS if args.quick else files.ROWS)
-    path = files.data_file(args.data_dir, rows, files.FEATURES)
+    if args.format == "libsvm":
+        path = files.data_file(args.data_dir, rows, files.FEATURES)
+    else:
+        path = files.table_file(args.data_dir, rows, files.FEATURES, args.format)
     files.warm_page_cache(path)
     print(
-        f"file: {path} ({path.stat().st_size / 1e9:.2f} GB, {rows:,} rows x "
+        f"file: {path} ({files.size(path) / 1e9:.2f} GB, {rows:,} rows x "
         f"{files.FEATURES} features)\nmachine: {os.cpu_count()} cores",
         flush=True,
     )
@@ -194,8 +217,10 @@ def main(argv=None) -> None:
     print()
     for name, ratio in ratios.items():
         if ratio is not None:
-            verdict = "meets" if ratio >= 3 else "MISSES"
-            print(f"{name}: Spark / dmltk = {ratio:.1f}x ({verdict} the 3x target)")
+            target = TARGETS[name]
+            verdict = "meets" if ratio >= target else "MISSES"
+            print(f"{name}: Spark / dmltk = {ratio:.1f}x ({verdict} the "
+                  f"{target:.0f}x target)")  # fmt: skip
 
 
 if __name__ == "__main__":

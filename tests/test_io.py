@@ -401,3 +401,94 @@ def test_read_table_fits_with_string_labels(tmp_path, client, breast_cancer):
         X_np, frame["diagnosis"]
     )
     np.testing.assert_allclose(model.coef_, reference.coef_, rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_read_table_in_blocks_within_files(tmp_path, scheduler, table, fmt):
+    """CSV byte ranges inside each file (the header read from the first) and
+    Parquet groups of row groups give the same rows, in order, as pandas."""
+    if fmt == "csv":
+        path = tmp_path / "t.csv"
+        table.to_csv(path, index=False, lineterminator="\r\n")
+        blocksize = 2_000  # about 45 lines: 7 ranges
+    else:
+        path = tmp_path / "t.parquet"
+        table.to_parquet(path, row_group_size=40)  # 8 row groups
+        blocksize = 40 * 4 * 8  # 40 rows of 4 float64 features
+    X, y = read_table(path, label="label", blocksize=blocksize)
+    assert_known_row_blocks(X, y)
+    assert X.numblocks[0] >= 5
+    expected = table[["id", "x1", "x2", "flag"]].to_numpy(dtype=np.float64)
+    np.testing.assert_array_equal(X.compute(), expected)
+    np.testing.assert_array_equal(y.compute(), table["label"].to_numpy())
+    blocks = dask.compute(*X.to_delayed()[:, 0])
+    assert all(block.flags.c_contiguous for block in blocks)
+
+
+def test_read_table_compressed_csv_whole_files(tmp_path, table):
+    path = tmp_path / "t.csv.gz"
+    with gzip.open(path, "wt") as f:
+        table.to_csv(f, index=False)
+    X, _ = read_table(path, label="label", features=["x1"], blocksize=500)
+    assert X.numblocks[0] == 1  # a compressed file cannot be cut
+    np.testing.assert_array_equal(X.compute()[:, 0], table["x1"].to_numpy())
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_read_table_missing_values(tmp_path, table, fmt):
+    """A missing feature value is NaN (as pandas reads it); a missing label
+    is refused, naming the file."""
+    frame = table[["x1", "x2", "label"]].astype({"x2": "float64"})
+    frame.loc[[3, 250], "x1"] = np.nan
+    frame.loc[7, "x2"] = np.nan
+    path = tmp_path / f"t.{fmt}"
+    frame.to_csv(path, index=False) if fmt == "csv" else frame.to_parquet(path)
+    X, _ = read_table(path, label="label")
+    np.testing.assert_array_equal(X.compute(), frame[["x1", "x2"]].to_numpy())
+    frame.loc[290, "label"] = None
+    frame.to_csv(path, index=False) if fmt == "csv" else frame.to_parquet(path)
+    missing = rf"Label column 'label' has 1 missing .*{re.escape(str(path))}"
+    with pytest.raises(ValueError, match=missing):
+        read_table(path, label="label")
+
+
+def test_read_table_csv_errors_name_the_file(tmp_path, table):
+    directory = tmp_path / "data"
+    pattern = write_parts(table, directory, "csv")
+    # A value that is not a number, far past the rows the types are taken from.
+    lines = (directory / "part-2.csv").read_text().splitlines()
+    cells = lines[50].split(",")
+    cells[1] = "abc"  # column x1
+    lines[50] = ",".join(cells)
+    (directory / "part-2.csv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValueError, match=r"Malformed CSV data in .*part-2\.csv.*abc"):
+        read_table(str(pattern), label="label")
+    # A file whose header differs from the first file's.
+    table.rename(columns={"x1": "x_one"}).iloc[:10].to_csv(
+        directory / "part-2.csv", index=False
+    )
+    with pytest.raises(ValueError, match=r"header of .*part-2\.csv names the columns"):
+        read_table(str(pattern), label="label")
+    with pytest.raises(FileNotFoundError, match="No file matches"):
+        read_table(str(tmp_path / "absent-*.csv"), label="label")
+
+
+def test_read_table_parquet_schemas_and_indexes(tmp_path, table):
+    # A stored pandas index is not a feature; a categorical label reads as strings.
+    indexed = table.set_index(table["id"].astype(str).rename("key"))
+    indexed["label"] = indexed["label"].astype("category")
+    path = tmp_path / "indexed.parquet"
+    indexed.to_parquet(path)
+    X, y = read_table(path, label="label")
+    assert X.shape == (300, 4)  # id, x1, x2, flag; not the index "key"
+    np.testing.assert_array_equal(y.compute(), table["label"].to_numpy())
+    assert y.dtype == object
+    # A file without a column the first file has, and a label changing type.
+    directory = tmp_path / "parts"
+    write_parts(table, directory, "parquet")
+    table.iloc[:5].drop(columns="x2").to_parquet(directory / "part-3.parquet")
+    with pytest.raises(ValueError, match=r"\['x2'\] are not in .*part-3\.parquet"):
+        read_table(directory, label="label")
+    table.iloc[:5].assign(label=1.5).to_parquet(directory / "part-3.parquet")
+    with pytest.raises(ValueError, match=r"Label column 'label' holds float64 values"):
+        read_table(directory, label="label")

@@ -127,30 +127,63 @@ def _wait_until_released(client, held: int = 0) -> None:
     raise RuntimeError(f"the scheduler still holds more than {held} tasks after 60 s")
 
 
-def _read_once(path: Path, features: int | None) -> tuple:
-    """``read_libsvm`` until X and y are persisted (parsed) on the workers."""
+def _read_once(path: Path, features: int | None, data_format: str = "libsvm"):
+    """``read_libsvm`` or ``read_table`` until X and y are persisted (parsed)
+    on the workers."""
     from distributed import wait
 
     import dmltk
 
-    X, y = dmltk.read_libsvm(path, features)
+    if data_format == "libsvm":
+        X, y = dmltk.read_libsvm(path, features)
+    else:
+        X, y = dmltk.read_table(path, label="label", format=data_format)
     wait([X, y])
     return X.shape, X.numblocks[0]
 
 
-def read(path: Path, features: int, repeats: int) -> dict:
-    """Seconds of ``repeats`` reads, width given and inferred, taking turns."""
+def _read_dask_dataframe(path: Path, data_format: str):
+    """What a Dask user writes without dmltk: ``dask.dataframe``'s reader,
+    the frame persisted, then arrays of known chunks persisted from it."""
+    import dask
+    import dask.dataframe as dd
+    from distributed import wait
+
+    reader = dd.read_parquet if data_format == "parquet" else dd.read_csv
+    frame = reader(str(path)).persist()
+    wait(frame)
+    features = [name for name in frame.columns if name != "label"]
+    X = frame[features].to_dask_array(lengths=True)
+    y = frame["label"].to_dask_array(lengths=X.chunks[0])
+    X, y = dask.persist(X, y)
+    wait([X, y])
+    del frame
+    return X.shape, X.numblocks[0]
+
+
+def read(path: Path, features: int, repeats: int, data_format: str = "libsvm") -> dict:
+    """Seconds of ``repeats`` reads, its variants taking turns: libsvm with
+    the width given and inferred; a table with ``read_table`` and with
+    ``dask.dataframe``."""
     client, start = _timed_start(lambda: cluster.local_client(memory_limit="10GiB"))
-    variants = {
-        "dmltk read_libsvm": features,
-        "dmltk read_libsvm, width inferred": None,
-    }
+    if data_format == "libsvm":
+        variants = {
+            "dmltk read_libsvm": lambda: _read_once(path, features),
+            "dmltk read_libsvm, width inferred": lambda: _read_once(path, None),
+        }
+    else:
+        kind = {"parquet": "Parquet", "csv": "CSV"}[data_format]
+        variants = {
+            f"dmltk read_table, {kind}": lambda: _read_once(path, None, data_format),
+            f"dask.dataframe read_{data_format} + to_dask_array":
+                lambda: _read_dask_dataframe(path, data_format),
+        }  # fmt: skip
     runs = {name: [] for name in variants}
     try:
         for _ in range(repeats):
-            for name, width in variants.items():
+            for name, read_once in variants.items():
                 begin = time.perf_counter()
-                shape, blocks = _read_once(path, width)
+                shape, blocks = read_once()
                 runs[name].append(time.perf_counter() - begin)
                 _wait_until_released(client)
     finally:
@@ -166,8 +199,10 @@ def _timed_start(factory):
 
 
 # ------------------------------------------------------------- the workflow
-def _workflow_once(path: Path, features: int, settings: dict) -> dict:
-    """read_libsvm -> train_test_split (persisted) -> fit -> predict, accuracy."""
+def _workflow_once(path: Path, features: int, settings: dict,
+                   data_format: str = "libsvm") -> dict:  # fmt: skip
+    """read_libsvm (or read_table) -> train_test_split (persisted) -> fit ->
+    predict, accuracy."""
     import dask
     from distributed import wait
 
@@ -175,7 +210,10 @@ def _workflow_once(path: Path, features: int, settings: dict) -> dict:
     from dmltk import metrics
 
     seconds, start = {}, time.perf_counter()
-    X, y = dmltk.read_libsvm(path, features)
+    if data_format == "libsvm":
+        X, y = dmltk.read_libsvm(path, features)
+    else:
+        X, y = dmltk.read_table(path, label="label", format=data_format)
     seconds["read"] = time.perf_counter() - start
     start = time.perf_counter()
     split = dask.persist(*dmltk.train_test_split(
@@ -204,14 +242,14 @@ def _workflow_once(path: Path, features: int, settings: dict) -> dict:
 
 
 def workflow(path: Path, features: int, repeats: int, warmup: int,
-             settings: dict) -> dict:  # fmt: skip
+             settings: dict, data_format: str = "libsvm") -> dict:  # fmt: skip
     """``warmup`` untimed and ``repeats`` timed runs of the workflow."""
     client, start = _timed_start(lambda: cluster.local_client(memory_limit="10GiB"))
     runs = []
     try:
         for _ in range(warmup + repeats):
             files.warm_page_cache(path)
-            runs.append(_workflow_once(path, features, settings))
+            runs.append(_workflow_once(path, features, settings, data_format))
             _wait_until_released(client)
     finally:
         client.close()

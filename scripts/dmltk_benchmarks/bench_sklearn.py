@@ -52,21 +52,33 @@ def fit(problem: Problem, *, tol: float, solver: str = "lbfgs", max_iter=MAX_ITE
     }
 
 
-def read(path: Path, features: int, repeats: int) -> dict:
-    """Seconds of ``repeats`` reads with ``load_svmlight_file``."""
+def read(path: Path, features: int, repeats: int, data_format: str = "libsvm") -> dict:
+    """Seconds of ``repeats`` reads with ``load_svmlight_file``; a table by
+    pandas (pyarrow's Parquet reader, pandas' CSV parser) into numpy X, y."""
+    import pandas as pd
     from sklearn.datasets import load_svmlight_file
 
+    def load():
+        if data_format == "libsvm":
+            return load_svmlight_file(str(path), n_features=features, zero_based=False)
+        frame = pd.read_parquet(path) if data_format == "parquet" else pd.read_csv(path)
+        X = frame.drop(columns="label").to_numpy(np.float64)
+        return X, frame["label"].to_numpy()
+
+    name = {"libsvm": "scikit-learn load_svmlight_file",
+            "parquet": "pandas read_parquet (one process)",
+            "csv": "pandas read_csv (one process)"}[data_format]  # fmt: skip
     seconds = []
     for _ in range(repeats):
         start = time.perf_counter()
-        X, _ = load_svmlight_file(str(path), n_features=features, zero_based=False)
+        X, _ = load()
         seconds.append(time.perf_counter() - start)
         shape = X.shape
         del X
         gc.collect()
     return {
         "start_seconds": 0.0,
-        "runs": {"scikit-learn load_svmlight_file": seconds},
+        "runs": {name: seconds},
         "shape": list(shape),
     }
 

@@ -40,13 +40,8 @@ def _write_parquet(problem: Problem, directory: Path) -> None:
 
 def _frame(spark, problem: Problem, directory: Path):
     """The blocks as one cached, counted ``(label, features)`` DataFrame."""
-    from pyspark.ml.feature import VectorAssembler
-
     _write_parquet(problem, directory)
-    names = [f"x{j}" for j in range(problem.d)]
-    assembler = VectorAssembler(inputCols=names, outputCol="features")
-    frame = spark.read.parquet(str(directory))
-    data = assembler.transform(frame).select("label", "features").cache()
+    data = _assembled(spark.read.parquet(str(directory))).cache()
     data.count()
     return data
 
@@ -109,25 +104,64 @@ def fit(problem: Problem, *, tol: float = 1e-6, max_iter: int = MAX_ITER) -> dic
 
 
 # --------------------------------------------------------- reading a file
-def read(path: Path, features: int, repeats: int) -> dict:
-    """Seconds of ``repeats`` reads: ``count()`` and ``cache().count()``."""
+def read(path: Path, features: int, repeats: int, data_format: str = "libsvm") -> dict:
+    """Seconds of ``repeats`` reads, each variant in turn: ``count()`` and
+    ``cache().count()`` of the libsvm source; for a table (Parquet, CSV with
+    its schema given, so not inferred), ``cache().count()`` of its columns
+    and of the ``(label, features)`` vectors that ``VectorAssembler`` makes,
+    as MLlib's estimators take them."""
     start = time.perf_counter()
     spark = cluster.spark_session("dmltk-bench-read")
     start_seconds = time.perf_counter() - start
-    runs = {"Spark libsvm, count()": [], "Spark libsvm, cache().count()": []}
+    kind = {"libsvm": "libsvm", "parquet": "Parquet", "csv": "CSV"}[data_format]
+    if data_format == "libsvm":
+        variants = {
+            "Spark libsvm, count()": lambda: _libsvm(spark, path, features),
+            "Spark libsvm, cache().count()":
+                lambda: _libsvm(spark, path, features).cache(),
+        }  # fmt: skip
+    else:
+        variants = {
+            f"Spark {kind}, columns cache().count()":
+                lambda: _table(spark, path, features, data_format).cache(),
+            f"Spark {kind}, assembled cache().count()":
+                lambda: _assembled(_table(spark, path, features, data_format)).cache(),
+        }  # fmt: skip
+    runs = {name: [] for name in variants}
     try:
         for _ in range(repeats):
-            for name, cache in zip(runs, (False, True), strict=True):
+            for name, make in variants.items():
                 begin = time.perf_counter()
-                frame = _libsvm(spark, path, features)
-                frame = frame.cache() if cache else frame
+                frame = make()
                 rows = frame.count()
                 runs[name].append(time.perf_counter() - begin)
-                if cache:
-                    frame.unpersist(blocking=True)
+                frame.unpersist(blocking=True)
     finally:
         spark.stop()
     return {"start_seconds": start_seconds, "runs": runs, "shape": [rows, features]}
+
+
+def _table(spark, path: Path, features: int, data_format: str):
+    """The benchmark's table (``files.table_file``): columns x0.. and label."""
+    if data_format == "parquet":
+        return spark.read.parquet(str(path))
+    from pyspark.sql.types import DoubleType, LongType, StructField, StructType
+
+    schema = StructType(
+        [StructField(f"x{j}", DoubleType()) for j in range(features)]
+        + [StructField("label", LongType())]
+    )
+    return spark.read.csv(str(path), header=True, schema=schema)
+
+
+def _assembled(frame):
+    """``(label, features)`` as MLlib takes them: the feature columns made
+    into one vector column by ``VectorAssembler``."""
+    from pyspark.ml.feature import VectorAssembler
+
+    names = [name for name in frame.columns if name != "label"]
+    assembler = VectorAssembler(inputCols=names, outputCol="features")
+    return assembler.transform(frame).select("label", "features")
 
 
 def _libsvm(spark, path: Path, features: int):
@@ -150,13 +184,21 @@ def _accuracy(model, test) -> float:
     return evaluator.evaluate(model.transform(test))
 
 
-def _workflow_once(spark, path: Path, features: int, settings: dict) -> dict:
+def _source(spark, path: Path, features: int, data_format: str):
+    """The ``(label, features)`` frame of the libsvm file or of the table."""
+    if data_format == "libsvm":
+        return _libsvm(spark, path, features)
+    return _assembled(_table(spark, path, features, data_format))
+
+
+def _workflow_once(spark, path: Path, features: int, settings: dict,
+                   data_format: str = "libsvm") -> dict:  # fmt: skip
     """One run, every stage materialised (cached and counted) before the next."""
     seconds = {}
     test_size, seed = settings["test_size"], settings["seed"]
 
     def read():
-        frame = _libsvm(spark, path, features).cache()
+        frame = _source(spark, path, features, data_format).cache()
         frame.count()
         return frame
 
@@ -181,12 +223,13 @@ def _workflow_once(spark, path: Path, features: int, settings: dict) -> dict:
             **_coefficients(model, "binomial")}  # fmt: skip
 
 
-def _workflow_uncached(spark, path: Path, features: int, settings: dict) -> dict:
+def _workflow_uncached(spark, path: Path, features: int, settings: dict,
+                       data_format: str = "libsvm") -> dict:  # fmt: skip
     """The same pipeline as usually written: no explicit cache, total only."""
     test_size = settings["test_size"]
 
     def run():
-        frame = _libsvm(spark, path, features)
+        frame = _source(spark, path, features, data_format)
         train, test = frame.randomSplit(
             [1 - test_size, test_size], seed=settings["seed"]
         )
@@ -202,7 +245,7 @@ def _workflow_uncached(spark, path: Path, features: int, settings: dict) -> dict
 
 
 def workflow(path: Path, features: int, repeats: int, warmup: int,
-             settings: dict) -> dict:  # fmt: skip
+             settings: dict, data_format: str = "libsvm") -> dict:  # fmt: skip
     """``warmup`` untimed and ``repeats`` timed runs; also without cache()
     when ``settings["uncached"]``."""
     spark, start_seconds = _timed(lambda: cluster.spark_session("dmltk-bench-flow"))
@@ -210,10 +253,12 @@ def workflow(path: Path, features: int, repeats: int, warmup: int,
     try:
         for index in range(warmup + repeats):
             files.warm_page_cache(path)
-            runs.append(_workflow_once(spark, path, features, settings))
+            runs.append(_workflow_once(spark, path, features, settings, data_format))
             if settings.get("uncached") and index >= warmup:
                 files.warm_page_cache(path)
-                uncached.append(_workflow_uncached(spark, path, features, settings))
+                uncached.append(
+                    _workflow_uncached(spark, path, features, settings, data_format)
+                )
     finally:
         spark.stop()
     return {"start_seconds": start_seconds, "runs": runs[warmup:],
