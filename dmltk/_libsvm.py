@@ -250,7 +250,7 @@ def _gather(buf, spans, offsets, out):
         out[offsets[i] : offsets[i + 1]] = buf[spans[i, 0] : spans[i, 1]]
 
 
-def _convert_long(buf, spans, values, labels) -> None:
+def convert_long(buf, spans, values, labels) -> None:
     """Convert the long numbers the kernel noted, and put them in place.
 
     They go through Arrow's string-to-float cast in one call: correctly
@@ -315,7 +315,7 @@ def parse(data: bytes, zero_based: bool, dtype, bounds=None) -> tuple | None:
     if rows < 0:
         return None
     if n_long:
-        _convert_long(buf, long[:n_long], values, labels)
+        convert_long(buf, long[:n_long], values, labels)
     # In the plain form every colon is a stored value (values and indices are
     # full), and the rows are the line feeds, plus one for a last line
     # without one: the views below drop at most one unused slot.

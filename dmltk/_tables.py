@@ -187,7 +187,9 @@ def csv_block(
     dtype,
     where: str,
 ):
-    """``(X, y, rows)`` of one CSV byte range, parsed by Arrow's reader.
+    """``(X, y, rows)`` of one CSV byte range: by the compiled parser of
+    :mod:`dmltk._csv` when every line is in its plain form (numbers only in
+    the columns read), else by Arrow's reader; the same values either way.
 
     Parameters
     ----------
@@ -221,6 +223,9 @@ def csv_block(
             )
         data = data[data.find(b"\n") + 1 if b"\n" in data else len(data) :]
     columns = [*features, label]
+    parsed = _plain_csv(data, names, column_types, features, label, dtype)
+    if parsed is not None:
+        return parsed[0], parsed[1], len(parsed[1])
     if not data.strip():
         table = pa.table({c: pa.array([], column_types[c]) for c in columns})
     else:
@@ -242,3 +247,21 @@ def csv_block(
         # column copies faster than a thousand small ones.
         table = table.combine_chunks()
     return table_block(table, features, label, y_dtype, dtype, where)
+
+
+def _plain_csv(data, names, column_types, features, label, dtype):
+    """``(X, y)`` from the compiled parser, or None: when a feature is read
+    as anything but float64 or the label as anything but a number, or when
+    the bytes are not all in the parser's plain form."""
+    from . import _csv
+
+    label_type = column_types[label]
+    if not data.strip() or label_type not in (pa.int64(), pa.float64()):
+        return None
+    if any(column_types[name] != pa.float64() for name in features):
+        return None
+    roles = np.full(len(names), _csv.SKIP, dtype=np.int64)
+    for j, name in enumerate(features):
+        roles[names.index(name)] = j
+    roles[names.index(label)] = _csv.LABEL
+    return _csv.parse(data, roles, len(features), dtype, label_type == pa.int64())

@@ -19,7 +19,6 @@ import scipy.sparse as sp
 from dask.bytes import read_bytes
 from dask.utils import parse_bytes
 from fsspec.utils import infer_compression
-from sklearn.datasets import load_svmlight_file
 
 from . import _libsvm, _tables
 from ._blocks import float_dtype
@@ -75,8 +74,9 @@ def read_libsvm(
 
     Every file is cut into byte ranges of about ``blocksize`` on line
     boundaries (:func:`dask.bytes.read_bytes`), and each range is parsed on a
-    worker by scikit-learn's svmlight parser
-    (:func:`sklearn.datasets.load_svmlight_file`), so lines are read exactly
+    worker by a compiled parser that gives the arrays of scikit-learn's
+    :func:`sklearn.datasets.load_svmlight_file` bit for bit (a range outside
+    its plain form goes to scikit-learn's parser), so lines are read exactly
     as scikit-learn reads them: ``#`` starts a comment, blank lines are
     skipped, a ``qid:`` token is ignored, explicit zeros are kept. Ranges and
     files follow each other in order (files of a glob sorted by name).
@@ -275,6 +275,10 @@ def _load(
             )
             X.has_sorted_indices = True  # strictly increasing along each line
             return X, y
+    # Imported here: scikit-learn costs a worker 2 s to import, and only
+    # lines outside the compiled parser's plain form need it.
+    from sklearn.datasets import load_svmlight_file
+
     return load_svmlight_file(
         io.BytesIO(data),
         n_features=n_features,
