@@ -1,10 +1,11 @@
 """Table pieces (a Parquet file or row groups, a CSV byte range) as row blocks.
 
-Runs on the workers; numpy and pyarrow only (never dask or pandas). Arrow's
-readers give typed columns: float columns come out of Parquet without a copy
-and out of CSV parsed straight to doubles (correctly rounded), so the one
-copy of the block is its transposition into the C-contiguous rows that the
-solvers read.
+Runs on the workers; numpy, pyarrow and numba only (never dask or pandas).
+Arrow's readers give typed columns: float columns come out of Parquet
+without a copy and out of CSV parsed straight to doubles (correctly
+rounded), so the one copy of the block is its transposition into the
+C-contiguous rows that the solvers read. Numeric CSV lines skip even that:
+the compiled parser of :mod:`dmltk._csv` writes each value into its row.
 """
 
 from __future__ import annotations

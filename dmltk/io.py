@@ -402,10 +402,13 @@ def read_table(
 
     The analogue of Spark's ``VectorAssembler``: chosen numeric columns
     become the float64 (or float32) columns of X, in the order given. Each
-    piece of the table is read on a worker by pyarrow's readers straight into
-    a float block (no pandas frame on the way): Parquet one file, or some of
-    its row groups, per block; CSV one byte range of about ``blocksize`` per
-    block, cut on line breaks by :func:`dask.bytes.read_bytes`.
+    piece of the table is read on a worker straight into a C-contiguous
+    float block (no pandas frame on the way): Parquet by pyarrow, one file
+    or some of its row groups per block; CSV one byte range of about
+    ``blocksize`` per block, cut on line breaks by
+    :func:`dask.bytes.read_bytes`, parsed by a compiled loop when its lines
+    hold plain numbers in the columns read, else by pyarrow's CSV reader
+    (the same values either way).
 
     Parameters
     ----------
