@@ -23,8 +23,40 @@ OUTPUTS = ("decision", "proba", "log_proba", "labels")
 
 
 def margins(X, weights: np.ndarray, intercept) -> np.ndarray:
-    """``X @ weights + intercept`` of one block: (n,) or (n, K), float64."""
-    return _loss.margins_block(X, weights) + intercept
+    """``X @ weights + intercept`` of one block: (n,) or (n, K), float64.
+
+    Raises
+    ------
+    ValueError
+        When a margin is not finite (see :func:`check_finite`).
+    """
+    return check_finite(_loss.margins_block(X, weights) + intercept)
+
+
+def check_finite(values: np.ndarray) -> np.ndarray:
+    """``values`` (margins of a block), if all are finite.
+
+    A NaN or an infinity in a row of X makes its margin NaN or infinite
+    (``0 * inf`` is NaN too), so checking the n margins catches what a check
+    of the n x d values would, for the price of n comparisons; numpy input
+    gets scikit-learn's check instead.
+
+    Raises
+    ------
+    ValueError
+        Naming the first such row of the block.
+    """
+    finite = np.isfinite(values)
+    if not finite.all():
+        rows = np.flatnonzero(~finite.reshape(len(values), -1).all(axis=1))
+        raise ValueError(
+            f"Input X contains NaN or infinity: {len(rows)} row(s) of a block of "
+            f"{len(values)} rows (the first is row {rows[0]} of the block) have "
+            "margins X @ coef_.T + intercept_ that are not finite (or values so "
+            "large that the product overflows). Remove or impute them before "
+            "predicting."
+        )
+    return values
 
 
 def _kernel_margins(values: np.ndarray) -> np.ndarray:
@@ -103,13 +135,15 @@ def accuracy_sums(
     Raises
     ------
     ValueError
-        When the block's margins and labels differ in length.
+        When the block's margins and labels differ in length, or a margin
+        is not finite.
     """
     if len(y) != len(values):
         raise ValueError(
             f"A row block of X has {len(values)} rows and its block of y has "
             f"{len(y)}: X and y must have the same number of rows."
         )
+    check_finite(values)
     hits = labels(values, classes) == np.asarray(y).ravel()
     if sample_weight is None:
         sums = np.array([np.count_nonzero(hits), len(hits)], dtype=np.float64)

@@ -158,3 +158,32 @@ def test_score_names_mismatched_lengths(client):
     X_dask = da.from_array(X, chunks=(100, -1))
     with pytest.raises(ValueError, match="X has 600 rows, y has 597"):
         model.score(X_dask, da.from_array(y[:597], chunks=100))
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+@pytest.mark.parametrize("layout", ["rows", "columns"])
+def test_dask_predictions_refuse_nan_and_infinity_in_x(
+    client, fitted, n_classes, layout
+):
+    """As numpy input does: a NaN or an infinity in X is an error naming it,
+    never a confident label (nor NaN probabilities), on every output and in
+    score; the other blocks' rows are untouched by the check."""
+    X, labels, model = fitted[n_classes]
+    for bad in (np.nan, np.inf, -np.inf):
+        X_bad = X.copy()
+        X_bad[437, 1] = bad
+        blocks = {"rows": 4, "columns": 3}[layout]
+        X_dask, y_dask = dmltk.partition(X_bad, labels, by=layout, n_blocks=blocks)
+        for name in (
+            "predict",
+            "predict_proba",
+            "predict_log_proba",
+            "decision_function",
+        ):
+            with pytest.raises(ValueError, match="Input X contains NaN or infinity"):
+                getattr(model, name)(X_dask).compute()
+        with pytest.raises(ValueError, match="Input X contains NaN or infinity"):
+            model.score(X_dask, y_dask)
+        # The rows of the clean blocks still predict.
+        clean = model.predict(X_dask[:400]).compute()
+        np.testing.assert_array_equal(clean, model.predict(X[:400]))
