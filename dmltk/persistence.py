@@ -69,6 +69,7 @@ import os
 import re
 import uuid
 import zipfile
+import zlib
 from collections.abc import Callable
 
 import numpy as np
@@ -352,36 +353,70 @@ def load(path: str | os.PathLike):
     ------
     ValueError
         The file is not a dmltk model file (random bytes, a pickle, a zip
-        without ``model.json``), is of a newer format version, names a class
-        outside the allow-list, holds invalid parameters, an ``.npy`` that
-        would need pickle, or fitted attributes that do not fit together.
+        without ``model.json``), is damaged (a wrong CRC, a broken
+        compressed stream: any byte changed), is of a newer format version,
+        names a class outside the allow-list, holds invalid parameters, an
+        ``.npy`` that would need pickle, or fitted attributes that do not fit
+        together.
     OSError
         The file cannot be read.
     """
     path = os.fspath(path)
-    try:
-        archive = zipfile.ZipFile(path)
-    except zipfile.BadZipFile:
-        raise ValueError(
-            f"{path} is not a dmltk model file: {_what_it_looks_like(path)}"
-        ) from None
-    with archive:
-        header = _read_header(archive, path)
-        cls, check_fitted = ALLOWED_ESTIMATORS[header["estimator"]]
-        model = cls()
-        params = {
-            key: _decode_json(value, f"{path}: parameter {key}")
-            for key, value in header["params"].items()
-        }
+    with open(path, "rb") as stream:  # an OSError here: the file cannot be read
         try:
-            model.set_params(**params)
-            model._validate_params()
-        except (ValueError, TypeError) as error:
-            raise ValueError(f"{path}: invalid parameters: {error}") from None
-        for name, spec in header["attributes"].items():
-            _check_attribute_name(name, cls, path)
-            setattr(model, name, _read_attribute(archive, name, spec, path))
-        check_fitted(model, path)
+            archive = zipfile.ZipFile(stream)
+        except zipfile.BadZipFile:
+            raise ValueError(
+                f"{path} is not a dmltk model file: {_what_it_looks_like(path)}"
+            ) from None
+        except _DAMAGE as error:
+            raise _damaged(path, error) from None
+        try:
+            with archive:
+                return _read_model(archive, path)
+        except _DAMAGE as error:
+            raise _damaged(path, error) from None
+
+
+# What zipfile and zlib raise on an archive with damaged bytes (a wrong
+# CRC, a broken compressed stream, offsets that point nowhere, flags that
+# claim encryption or an unknown version). Raised only while the archive,
+# opened from a readable file, is read.
+_DAMAGE = (
+    zipfile.BadZipFile,
+    zlib.error,
+    EOFError,
+    OSError,
+    NotImplementedError,
+    RuntimeError,
+)
+
+
+def _damaged(path: str, error: BaseException) -> ValueError:
+    return ValueError(
+        f"{path} is a damaged model file ({type(error).__name__}: {error}); "
+        "save the model again."
+    )
+
+
+def _read_model(archive: zipfile.ZipFile, path: str):
+    """The estimator of an open model archive."""
+    header = _read_header(archive, path)
+    cls, check_fitted = ALLOWED_ESTIMATORS[header["estimator"]]
+    model = cls()
+    params = {
+        key: _decode_json(value, f"{path}: parameter {key}")
+        for key, value in header["params"].items()
+    }
+    try:
+        model.set_params(**params)
+        model._validate_params()
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"{path}: invalid parameters: {error}") from None
+    for name, spec in header["attributes"].items():
+        _check_attribute_name(name, cls, path)
+        setattr(model, name, _read_attribute(archive, name, spec, path))
+    check_fitted(model, path)
     return model
 
 
