@@ -137,7 +137,10 @@ def connect(
     Raises
     ------
     OSError
-        The scheduler at ``address`` could not be reached within the timeout.
+        The scheduler at ``address`` could not be reached within the timeout,
+        or what answers there is not a Dask scheduler: a server that accepts
+        the connection and says nothing fails after about twice the timeout
+        (plus a second) instead of hanging.
 
     Examples
     --------
@@ -155,6 +158,67 @@ def connect(
     return client
 
 
+def _check_scheduler_answers(address: str, timeout: float | str) -> None:
+    """Raise ``OSError`` unless a Dask scheduler at ``address`` answers an
+    ``identity`` request within about twice ``timeout``.
+
+    distributed bounds the TCP connection by its timeout but not every read
+    of the handshake that follows: a server that accepts the connection and
+    never answers (an HTTP server, a proxy, a stopped process's port taken
+    over) would hang :class:`distributed.Client` for good. The question runs
+    on its own event loop, in a thread, so that it works inside a running
+    loop (Jupyter) too.
+    """
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from dask.utils import parse_timedelta
+    from distributed.comm import connect as connect_comm
+    from distributed.security import Security
+
+    seconds = parse_timedelta(timeout, default="seconds")
+
+    async def ask() -> object:
+        comm = await connect_comm(
+            address,
+            timeout=seconds,
+            **Security().get_connection_args("client"),
+        )
+        try:
+            await comm.write({"op": "identity"})
+            return await comm.read()
+        finally:
+            comm.abort()
+
+    async def ask_within() -> object:
+        return await asyncio.wait_for(ask(), 2 * seconds + 1)
+
+    with ThreadPoolExecutor(1, thread_name_prefix="dmltk-connect") as pool:
+        try:
+            reply = pool.submit(asyncio.run, ask_within()).result()
+        except (OSError, TimeoutError) as error:
+            if isinstance(error, TimeoutError):  # asyncio.wait_for expired
+                raise OSError(
+                    f"Something at {address} accepted the connection but did not "
+                    f"answer as a Dask scheduler within {2 * seconds + 1:g} s. "
+                    "Check the address and port (the scheduler's, often 8786, not "
+                    "the dashboard's)."
+                ) from None
+            raise OSError(
+                f"Could not reach the Dask scheduler at {address} within {timeout}: "
+                f"{error}. Check that `dask scheduler` runs there and that the "
+                "address and port are right."
+            ) from error
+        except Exception as error:  # bytes that are not Dask's protocol
+            reply = error
+    if not (isinstance(reply, dict) and reply.get("type") == "Scheduler"):
+        raise OSError(
+            f"{address} did not answer as a Dask scheduler (its answer: "
+            f"{reply!r:.80}). Check the address and port (the scheduler's, often "
+            "8786, not the dashboard's)."
+        )
+
+
 def _client(
     address: str | None, timeout: float | str | None, local_cluster_kwargs: dict
 ) -> Client:
@@ -170,6 +234,7 @@ def _client(
             )
         if timeout is None:
             timeout = dask.config.get("distributed.comm.timeouts.connect")
+        _check_scheduler_answers(address, timeout)
         try:
             return Client(address, timeout=timeout, set_as_default=True)
         except (OSError, TimeoutError) as error:

@@ -2,7 +2,9 @@
 
 import logging
 import os
+import socket
 import sys
+import threading
 import time
 
 import psutil
@@ -54,6 +56,41 @@ def test_unreachable_scheduler_raises_oserror_naming_it_after_the_timeout():
     with pytest.raises(OSError, match=r"tcp://127\.0\.0\.1:9.*within 2s"):
         dmltk.connect("tcp://127.0.0.1:9", timeout="2s")
     assert time.monotonic() - start < 20
+
+
+@pytest.mark.parametrize("answer", [None, b"HTTP/1.0 400 Bad request\r\n\r\n"])
+def test_a_server_that_is_not_a_scheduler_fails_within_the_timeout(answer):
+    """A server that accepts the connection and never answers (or answers
+    something else) is an OSError naming it after about twice the timeout,
+    never a hang, and the thread that asked is gone afterwards."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(4)
+    accepted = []
+
+    def serve():
+        while True:
+            try:
+                connection, _ = server.accept()
+            except OSError:  # closed at the end of the test
+                return
+            accepted.append(connection)
+            if answer is not None:
+                connection.sendall(answer)
+
+    threading.Thread(target=serve, daemon=True).start()
+    address = f"tcp://127.0.0.1:{server.getsockname()[1]}"
+    start = time.monotonic()
+    try:
+        with pytest.raises(OSError, match=rf"{address}.* did not answer as a Dask"):
+            dmltk.connect(address, timeout=1)
+        assert time.monotonic() - start < 10
+        assert accepted  # it did connect: the bound is the handshake's
+        assert not [t for t in threading.enumerate() if t.name.startswith("dmltk-")]
+    finally:
+        server.close()
+        for connection in accepted:
+            connection.close()
 
 
 def test_local_cluster_options_and_an_address_do_not_mix():
