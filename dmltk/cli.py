@@ -118,10 +118,16 @@ class Session:
             client = _connect_to_scheduler(self.scheduler, self.timeout)
         else:
             # Worker processes log to this process's stderr: errors only,
-            # unless --verbose.
-            client = connect(
-                silence_logs=logging.INFO if self.verbose else logging.ERROR
-            )
+            # unless --verbose. When another dashboard holds port 8787,
+            # distributed warns and takes another port: the line below
+            # prints the dashboard's actual link, and stderr stays for errors.
+            with warnings.catch_warnings():
+                warnings.filterwarnings(
+                    "ignore", r"Port \d+ is already in use", UserWarning
+                )
+                client = connect(
+                    silence_logs=logging.INFO if self.verbose else logging.ERROR
+                )
         with client:
             workers = client.scheduler_info(n_workers=-1)["workers"]
             threads = sum(worker["nthreads"] for worker in workers.values())

@@ -9,6 +9,7 @@ output behind.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pickle
@@ -367,12 +368,21 @@ def test_csv_train_predict_evaluate(scheduler_address, csv_files, tmp_path):
 
 @pytest.mark.slow
 def test_embedded_local_cluster(libsvm_files, tmp_path):
-    """Without --scheduler or $DMLTK_SCHEDULER, an embedded local cluster."""
+    """Without --scheduler or $DMLTK_SCHEDULER, an embedded local cluster;
+    with the dashboard's port 8787 taken by another program, its dashboard
+    moves to another port without a word on stderr."""
     model_path = tmp_path / "model.dmltk"
-    result = run_cli("train", libsvm_files["train"], "--model", model_path)
+    with contextlib.ExitStack() as stack:
+        holder = stack.enter_context(socket.socket())
+        with contextlib.suppress(OSError):  # else something holds it already
+            holder.bind(("", 8787))
+            holder.listen(1)
+        result = run_cli("train", libsvm_files["train"], "--model", model_path)
     assert_ok(result)
+    assert result.stderr == ""
     assert "cluster: an embedded local cluster" in result.stdout
     assert "dashboard: http" in result.stdout
+    assert ":8787/" not in result.stdout
     held_out = next(
         line for line in result.stdout.splitlines() if line.startswith("held-out")
     )
