@@ -151,7 +151,7 @@ def encode_labels(y: np.ndarray, classes: np.ndarray) -> np.ndarray:
     return np.searchsorted(classes, np.asarray(y)).astype(np.float64)
 
 
-def column_sums(X, targets: np.ndarray) -> np.ndarray:
+def column_sums(X, targets: np.ndarray, scales: np.ndarray | None = None) -> np.ndarray:
     """Weighted column sums of one block (first pass of the standard
     deviations).
 
@@ -160,6 +160,8 @@ def column_sums(X, targets: np.ndarray) -> np.ndarray:
     X : ndarray or CSR matrix of shape (n_rows, n_columns)
     targets : ndarray of shape (n_rows,) or (n_rows, 2)
         Labels, with sample weights as a second column if any.
+    scales : ndarray of shape (n_columns,), optional
+        Sums of ``X / scales`` instead (see :func:`column_abs_max`).
 
     Returns
     -------
@@ -168,10 +170,43 @@ def column_sums(X, targets: np.ndarray) -> np.ndarray:
         partial results of many blocks add up.
     """
     weights = _sample_weights(X, targets)
+    if scales is not None:
+        X = _divided(X, scales)
     # Compiled: numpy would first copy a float32 block to float64 (measured:
     # the pass took 2x longer than on float64 data).
     column_sums = transpose_product(X, weights)
     return np.concatenate([[weights.sum(), weights @ weights], column_sums])
+
+
+def column_abs_max(X, targets: np.ndarray) -> np.ndarray:
+    """Largest ``|x|`` of every column of one block (0 for an empty one).
+
+    Summed over blocks, a scale within a factor of the number of blocks of
+    each column's largest ``|x|``: dividing by it keeps sums and squares of
+    values as large as 1e300 inside float64 (:func:`centred_squares`).
+    """
+    del targets  # the signature of every per-column block function
+    if not sp.issparse(X):
+        return np.abs(X).max(axis=0, initial=0.0)
+    out = np.zeros(X.shape[1])
+    np.maximum.at(out, X.indices, np.abs(X.data))
+    return out
+
+
+def _divided(X, scales: np.ndarray):
+    """``X / scales`` column by column (dense or CSR), as float64."""
+    if not sp.issparse(X):
+        return X / scales
+    return sp.csr_matrix(
+        (X.data / scales[X.indices], X.indices, X.indptr), shape=X.shape
+    )
+
+
+def scaled_centred_squares(X, targets: np.ndarray, means_and_scales: np.ndarray):
+    """:func:`centred_squares` of ``X / scales`` around ``means``: rows 0 and
+    1 of ``means_and_scales`` (the means of ``X / scales``)."""
+    means, scales = means_and_scales
+    return centred_squares(_divided(X, scales), targets, means)
 
 
 def centred_squares(X, targets: np.ndarray, means: np.ndarray) -> np.ndarray:
@@ -180,9 +215,15 @@ def centred_squares(X, targets: np.ndarray, means: np.ndarray) -> np.ndarray:
     Computed from the centred values, not as ``sum s x^2 - S mean^2``, which
     loses every digit when a column's mean is large against its spread. For
     CSR blocks the implicit zeros contribute ``means_j^2`` times their
-    weight, so the block stays sparse.
+    weight, so the block stays sparse. Values beyond about 1e154 overflow
+    to infinity here (without a warning): the caller then scales them.
     """
     weights = _sample_weights(X, targets)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _centred_squares(X, weights, means)
+
+
+def _centred_squares(X, weights: np.ndarray, means: np.ndarray) -> np.ndarray:
     if not sp.issparse(X):
         centred = X - means
         return np.square(centred).T @ weights

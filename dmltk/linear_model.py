@@ -392,6 +392,16 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             packed = evaluator.hessian_product(
                 coordinates.to_coef(beta), coordinates.to_coef(direction), fit_intercept
             )
+            if not np.isfinite(packed).all():
+                # Else scipy's "array must not contain infs or NaNs", about
+                # arrays the user never saw.
+                raise ValueError(
+                    "The Hessian product of the objective overflowed float64 "
+                    "although X is finite: X holds values too large for the "
+                    "products of a Newton step (beyond about 1e100). Rescale X, "
+                    "or fit with standardize=True, which works in the coordinates "
+                    "of unit-variance columns."
+                )
             packed[1:] = coordinates.pull_back(packed[1:])
             return _loss.penalized_hessian_product(packed, direction, **penalty)
 

@@ -324,3 +324,33 @@ def test_solver_coordinates_map_gradients_by_the_transpose():
     back = coordinates.from_coef(coordinates.to_coef(beta))
     np.testing.assert_allclose(back[kept], beta[kept], rtol=1e-12)
     assert not back[6:9].any()
+
+
+@pytest.mark.parametrize(
+    ("layout", "sparse"), [("numpy", False), ("rows", True), ("columns", False)]
+)
+def test_standardize_handles_values_near_1e300(client, layout, sparse):
+    """Columns whose squares overflow float64 are standardised through
+    scaled moments: the fit is that of the data at ordinary scale, with the
+    coefficients divided by the scale (never all zeros, as when the standard
+    deviations overflowed to infinity)."""
+    X, y, weights, _ = raw_with_constant_column()
+    X = X[:, :6]
+    reference = LogisticRegression(standardize=True, tol=1e-10).fit(
+        X, y, sample_weight=weights
+    )
+    huge = X * 1e300
+    X_in = sp.csr_matrix(huge) if sparse else huge
+    for solver in ("lbfgs", "newton"):
+        ours = LogisticRegression(standardize=True, solver=solver, tol=1e-10).fit(
+            *as_inputs(X_in, y, layout), sample_weight=weights
+        )
+        np.testing.assert_allclose(ours.coef_ * 1e300, reference.coef_, rtol=1e-5)
+        np.testing.assert_allclose(ours.intercept_, reference.intercept_, rtol=1e-5)
+
+
+def test_newton_names_an_overflowing_hessian(client):
+    X, y = load_breast_cancer(return_X_y=True)
+    X_dask, y_dask = dmltk.partition(X[:, :5] * 1e300, y, by="rows", n_blocks=2)
+    with pytest.raises(ValueError, match=r"Hessian product .* overflowed.*standardize"):
+        LogisticRegression(solver="newton").fit(X_dask, y_dask)
