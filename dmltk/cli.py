@@ -71,12 +71,16 @@ class Session:
         Scheduler address; None starts an embedded local cluster.
     timeout : float
         Seconds to wait for the scheduler.
+    security : distributed.Security or None
+        TLS certificates for a ``tls://`` scheduler; None: Dask's
+        configuration.
     """
 
     verbose: bool
     quiet: bool
     scheduler: str | None
     timeout: float
+    security: object = None
 
     @property
     def progress(self) -> bool:
@@ -115,7 +119,7 @@ class Session:
         from . import connect
 
         if self.scheduler:
-            client = _connect_to_scheduler(self.scheduler, self.timeout)
+            client = _connect_to_scheduler(self.scheduler, self.timeout, self.security)
         else:
             # Worker processes log to this process's stderr: errors only,
             # unless --verbose. When another dashboard holds port 8787,
@@ -166,7 +170,7 @@ def _deadline(seconds: float, message: str) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-def _connect_to_scheduler(address: str, timeout: float):
+def _connect_to_scheduler(address: str, timeout: float, security=None):
     from . import connect
 
     # distributed's own timeout covers the connection; the handshake gets
@@ -177,7 +181,7 @@ def _connect_to_scheduler(address: str, timeout: float):
     )
     try:
         with _deadline(2 * timeout + 1, silent):
-            return connect(address, timeout=f"{timeout:g}s")
+            return connect(address, timeout=f"{timeout:g}s", security=security)
     except OSError:
         raise  # connect's message names the address and the timeout
     except Exception as error:
@@ -205,10 +209,12 @@ def _session_options(command: Callable) -> Callable:
     """Add the options every command takes, and report failures in one line."""
 
     @functools.wraps(command)
-    def run(*, verbose, quiet, scheduler, timeout, **options):
+    def run(*, verbose, quiet, scheduler, timeout, tls_ca_file, tls_cert, tls_key,
+            **options):  # fmt: skip
         if verbose and quiet:
             raise click.UsageError("--verbose and --quiet exclude each other.")
-        session = Session(verbose, quiet, scheduler or None, timeout)
+        security = _security(scheduler, tls_ca_file, tls_cert, tls_key)
+        session = Session(verbose, quiet, scheduler or None, timeout, security)
         session.configure_logging()
         try:
             return command(session, **options)
@@ -235,6 +241,19 @@ def _session_options(command: Callable) -> Callable:
             show_default=True,
             help="Seconds to wait for the scheduler.",
         ),
+        *(
+            click.option(
+                f"--tls-{name}",
+                type=click.Path(exists=True, dir_okay=False),
+                help=f"{what} (PEM) for a tls:// scheduler; default: Dask's "
+                "distributed.comm.tls configuration.",
+            )
+            for name, what in [
+                ("ca-file", "The cluster's CA certificate"),
+                ("cert", "This client's certificate"),
+                ("key", "This client's private key"),
+            ]
+        ),
         click.option(
             "--verbose", "-v", is_flag=True, help="Log details; show tracebacks."
         ),
@@ -243,6 +262,32 @@ def _session_options(command: Callable) -> Callable:
     for option in reversed(options):
         run = option(run)
     return run
+
+
+def _security(scheduler, ca_file, cert, key):
+    """A :class:`distributed.Security` of the TLS options, or None when none
+    is given (then Dask's configuration applies)."""
+    given = {"--tls-ca-file": ca_file, "--tls-cert": cert, "--tls-key": key}
+    if not any(given.values()):
+        return None
+    if not scheduler:
+        raise click.UsageError(
+            "The --tls-* options are for a tls:// scheduler: give --scheduler too."
+        )
+    missing = [name for name, value in given.items() if not value]
+    if missing:
+        raise click.UsageError(
+            f"TLS needs --tls-ca-file, --tls-cert and --tls-key; missing: "
+            f"{', '.join(missing)}."
+        )
+    from distributed import Security
+
+    return Security(
+        tls_ca_file=ca_file,
+        tls_client_cert=cert,
+        tls_client_key=key,
+        require_encryption=True,
+    )
 
 
 # --------------------------------------------------------------------- inputs

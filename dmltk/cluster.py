@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import ssl
 import warnings
 
 import dask
@@ -99,6 +100,7 @@ def connect(
     address: str | None = None,
     *,
     timeout: float | str | None = None,
+    security=None,
     **local_cluster_kwargs,
 ) -> Client:
     """Return a Dask distributed client: active, remote, or on a local cluster.
@@ -125,6 +127,13 @@ def connect(
     timeout : float or str, optional
         How long to try to reach ``address`` (seconds, or a string such as
         ``"10s"``); default: Dask's ``distributed.comm.timeouts.connect``.
+    security : distributed.Security, optional
+        TLS certificates for a ``tls://`` scheduler, such as
+        ``Security(tls_ca_file="ca.pem", tls_client_cert="client.pem",
+        tls_client_key="client.key", require_encryption=True)``. Default:
+        Dask's configuration (``distributed.comm.tls.ca-file``,
+        ``distributed.comm.tls.client.cert`` and ``.key``), as
+        :class:`distributed.Client` reads it.
     **local_cluster_kwargs
         Passed to :class:`distributed.LocalCluster` when one is started, for
         example ``n_workers=2`` or ``dashboard_address=":0"``.
@@ -140,7 +149,8 @@ def connect(
         The scheduler at ``address`` could not be reached within the timeout,
         or what answers there is not a Dask scheduler: a server that accepts
         the connection and says nothing fails after about twice the timeout
-        (plus a second) instead of hanging.
+        (plus a second) instead of hanging. A ``tls://`` scheduler without
+        certificates, or one that refuses them, is an ``OSError`` saying so.
 
     Examples
     --------
@@ -150,7 +160,12 @@ def connect(
     'http://127.0.0.1:8787/status'
     """
     address = address or os.environ.get(SCHEDULER_ENV) or None
-    client = _client(address, timeout, local_cluster_kwargs)
+    if security is not None and address is None:
+        raise TypeError(
+            "security applies to a scheduler given by address (or "
+            f"${SCHEDULER_ENV}); an embedded local cluster runs without TLS."
+        )
+    client = _client(address, timeout, local_cluster_kwargs, security)
     # An asynchronous client would return a coroutine here, to be awaited by
     # a caller that did not ask for it.
     if not client.asynchronous:
@@ -158,7 +173,7 @@ def connect(
     return client
 
 
-def _check_scheduler_answers(address: str, timeout: float | str) -> None:
+def _check_scheduler_answers(address: str, timeout: float | str, security) -> None:
     """Raise ``OSError`` unless a Dask scheduler at ``address`` answers an
     ``identity`` request within about twice ``timeout``.
 
@@ -177,13 +192,18 @@ def _check_scheduler_answers(address: str, timeout: float | str) -> None:
     from distributed.security import Security
 
     seconds = parse_timedelta(timeout, default="seconds")
+    connection_args = (security or Security()).get_connection_args("client")
+    if address.startswith("tls://") and connection_args.get("ssl_context") is None:
+        raise OSError(
+            f"The scheduler at {address} speaks TLS, and no certificate is given: "
+            "pass dmltk.connect(..., security=distributed.Security(tls_ca_file=..., "
+            "tls_client_cert=..., tls_client_key=...)) or set Dask's "
+            "distributed.comm.tls configuration (the CLI: --tls-ca-file, "
+            "--tls-cert, --tls-key)."
+        )
 
     async def ask() -> object:
-        comm = await connect_comm(
-            address,
-            timeout=seconds,
-            **Security().get_connection_args("client"),
-        )
+        comm = await connect_comm(address, timeout=seconds, **connection_args)
         try:
             await comm.write({"op": "identity"})
             return await comm.read()
@@ -197,6 +217,12 @@ def _check_scheduler_answers(address: str, timeout: float | str) -> None:
         try:
             reply = pool.submit(asyncio.run, ask_within()).result()
         except (OSError, TimeoutError) as error:
+            if _is_tls_failure(error):
+                raise OSError(
+                    f"The scheduler at {address} refused the TLS connection "
+                    f"({error}): check that the certificates are the cluster's "
+                    "(signed by its CA) and that the key matches the certificate."
+                ) from error
             if isinstance(error, TimeoutError):  # asyncio.wait_for expired
                 raise OSError(
                     f"Something at {address} accepted the connection but did not "
@@ -219,8 +245,24 @@ def _check_scheduler_answers(address: str, timeout: float | str) -> None:
         )
 
 
+def _is_tls_failure(error: BaseException) -> bool:
+    """Whether a connection failed in its TLS handshake: an ``ssl.SSLError``
+    in the chain of causes, or named in distributed's CommClosedError."""
+    seen = error
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError) or "SSL" in type(seen).__name__:
+            return True
+        if "SSLError" in str(seen) or "SSLEOFError" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def _client(
-    address: str | None, timeout: float | str | None, local_cluster_kwargs: dict
+    address: str | None,
+    timeout: float | str | None,
+    local_cluster_kwargs: dict,
+    security=None,
 ) -> Client:
     active = _active_client()
     if active is not None and (address is None or address == active.scheduler.address):
@@ -234,9 +276,11 @@ def _client(
             )
         if timeout is None:
             timeout = dask.config.get("distributed.comm.timeouts.connect")
-        _check_scheduler_answers(address, timeout)
+        _check_scheduler_answers(address, timeout, security)
         try:
-            return Client(address, timeout=timeout, set_as_default=True)
+            return Client(
+                address, timeout=timeout, set_as_default=True, security=security
+            )
         except (OSError, TimeoutError) as error:
             raise OSError(
                 f"Could not reach the Dask scheduler at {address} within {timeout}: "
