@@ -20,7 +20,7 @@ import scipy.sparse as sp
 from sklearn.exceptions import DataConversionWarning
 
 from ._blocks import aligned_block, aligned_meta
-from ._distributed import current_client, is_persisted
+from ._distributed import block_keys, current_client, is_persisted
 
 # In-memory data is cut into blocks of about this size, and into at least one
 # block per worker thread, so that every thread has work.
@@ -181,6 +181,10 @@ def persist_blocks(X: da.Array, y: da.Array) -> Blocks:
     if client is not None and is_persisted(X):
         holders = client.who_has(X)
         keys = X.__dask_keys__()
+        if not all(holders.get(key) for key in block_keys(X)):
+            # Blocks held in the graph (numpy data wrapped by from_array),
+            # not yet on the workers.
+            warn_if_too_large(client, X)
 
         def home(index):
             found = holders.get(keys[index[0]][index[1]]) or ()
@@ -189,6 +193,8 @@ def persist_blocks(X: da.Array, y: da.Array) -> Blocks:
         meta = aligned_meta(sp.issparse(X._meta), X.dtype)
         X = pin_blocks(client, X, home, aligned_block, meta=meta)
     else:
+        if client is not None:
+            warn_if_too_large(client, X)
         X = aligned(X)
     y = align_labels(X, y)
     if is_persisted(y):
@@ -196,6 +202,39 @@ def persist_blocks(X: da.Array, y: da.Array) -> Blocks:
     else:
         X, y = dask.persist(X, y)
     return Blocks(X, y)
+
+
+def warn_if_too_large(client, X: da.Array) -> None:
+    """Warn when X, about to be persisted, will not fit in the workers'
+    free memory below Dask's spill threshold.
+
+    Dense X only: the size of CSR blocks is not known before they are
+    computed. Workers without a memory limit are not counted.
+    """
+    if sp.issparse(X._meta) or any(np.isnan(size) for size in X.shape):
+        return
+    workers = list(client.scheduler_info(n_workers=-1)["workers"].values())
+    limits = [worker.get("memory_limit") or 0 for worker in workers]
+    if not workers or not all(limits):
+        return
+    memory = dask.config.get("distributed.worker.memory")
+    fraction = memory.get("target") or memory.get("spill") or 1.0
+    total = sum(limits)
+    used = sum(worker["metrics"].get("managed_bytes", 0) for worker in workers)
+    free = max(0.0, fraction * total - used)
+    needed = X.nbytes
+    if needed <= free:
+        return
+    warnings.warn(
+        f"X needs about {needed / 1e9:.2f} GB on the workers, and the cluster "
+        f"has {free / 1e9:.2f} GB free below Dask's spill threshold ("
+        f"{fraction:.0%} of its {total / 1e9:.2f} GB of worker memory): its "
+        "blocks will be spilled to disk and read back on every pass, or "
+        "workers may run out of memory. Add workers or memory, read X as "
+        "float32 (dtype=numpy.float32: half the bytes), or fit on fewer rows.",
+        RuntimeWarning,
+        stacklevel=4,
+    )
 
 
 def align_labels(X: da.Array, y: da.Array) -> da.Array:

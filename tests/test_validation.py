@@ -1,5 +1,6 @@
 """Bad input gets a clear error, for numpy and dask alike."""
 
+import dask
 import dask.array as da
 import dask.dataframe as dd
 import numpy as np
@@ -175,3 +176,36 @@ def test_bad_parameters_are_refused_at_fit(params, match):
     model = LogisticRegression(**params)  # accepted until fit, as in sklearn
     with pytest.raises(InvalidParameterError, match=match):
         model.fit(X, y)
+
+
+def test_fit_warns_when_x_will_not_fit_in_the_workers_memory():
+    """Before persisting X, fit compares its size with the workers' free
+    memory below the spill threshold: a warning saying how much is needed,
+    how much there is and what to do; none when X fits."""
+    import warnings
+
+    from distributed import Client, LocalCluster
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((50_000, 40))  # 16 MB
+    y = (X[:, 0] > 0).astype(int)
+    # One in-process worker of 20 MB, its memory management off (no spilling
+    # or pausing to get in the way): the threshold is then the whole limit.
+    quiet = {f"distributed.worker.memory.{key}": False
+             for key in ("target", "spill", "pause", "terminate")}  # fmt: skip
+    with (
+        dask.config.set(quiet),
+        LocalCluster(
+            n_workers=1, processes=False, memory_limit="20MB", dashboard_address=":0"
+        ) as cluster,
+        Client(cluster),
+    ):
+        big = da.from_array(np.vstack([X, X]), chunks=(25_000, -1))  # 32 MB
+        with pytest.warns(RuntimeWarning, match=r"X needs about 0\.03 GB .* 0\.02 GB"):
+            LogisticRegression(max_iter=2).fit(big, np.concatenate([y, y]))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            LogisticRegression(max_iter=2).fit(
+                da.from_array(X[:1000], chunks=500), y[:1000]
+            )
+        assert not [w for w in caught if "needs about" in str(w.message)]
