@@ -167,13 +167,9 @@ def test_the_cli_over_tls(tls_cluster, tmp_path):
     model_path = tmp_path / "model.dmltk"
     assert_ok(run_cli("train", data, "--model", model_path, *tls, scheduler=address))
     assert dmltk.load(model_path).n_features_in_ == 5
-    # Without certificates, or with a stranger's: one line, exit 1.
+    # Without certificates: one line, exit 1 (a stranger's certificate is
+    # refused by connect, tested above, whose message the CLI prints).
     assert_fails(run_cli("info", scheduler=address), 1, "speaks TLS")
-    cert, key = files["stranger"]
-    stranger = ["--tls-ca-file", files["ca"], "--tls-cert", cert, "--tls-key", key]
-    assert_fails(
-        run_cli("info", *stranger, scheduler=address), 1, "refused the TLS connection"
-    )
     # Half the options is a usage error (exit 2).
     result = run_cli("info", "--tls-ca-file", files["ca"], scheduler=address)
     assert result.returncode == 2 and "missing: --tls-cert, --tls-key" in result.stderr
