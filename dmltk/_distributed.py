@@ -598,28 +598,12 @@ class BlockEvaluator:
         -------
         mean, std : ndarray of shape (n_features,)
         """
-        means, weight_sum, weight_square_sum = self._column_means()
-        squares = self._per_column_sums(
-            _blocks.centred_squares, self._column_slices(means)
-        )
-        std = _blocks.standard_deviations(
-            weight_sum, weight_square_sum, np.concatenate(squares)
-        )
+        means, std = self._moments()
         if np.isfinite(means).all() and np.isfinite(std).all():
             return means, std
-        return self._scaled_moments()
-
-    def _column_slices(self, values: np.ndarray) -> list:
-        """``values`` (one per column, along the last axis) cut at the
-        block columns' bounds."""
-        bounds = self._column_bounds
-        return [values[..., bounds[j] : bounds[j + 1]] for j in range(len(bounds) - 1)]
-
-    def _scaled_moments(self) -> tuple[np.ndarray, np.ndarray]:
-        """Mean and standard deviation of columns whose values are so large
-        (beyond about 1e154) that their squares or sums overflow float64:
-        the moments of ``X / c``, times ``c``, with ``c`` about each column's
-        largest ``|x|``. Three more passes, taken only then."""
+        # Values so large (beyond about 1e154) that their squares or sums
+        # overflow float64: the moments of X / c, times c, with c about each
+        # column's largest |x|. Three more passes, taken only then.
         scales = np.concatenate(self._per_column_sums(_blocks.column_abs_max))
         if not np.isfinite(scales).all():
             raise ValueError(
@@ -627,17 +611,28 @@ class BlockEvaluator:
                 "to standardize: rescale X before fitting."
             )
         scales[scales == 0] = 1.0
-        sums = self._per_column_sums(_blocks.column_sums, self._column_slices(scales))
-        weight_sum, weight_square_sum = sums[0][0], sums[0][1]
-        means = np.concatenate([part[2:] for part in sums]) / weight_sum
-        squares = self._per_column_sums(
-            _blocks.scaled_centred_squares,
-            self._column_slices(np.stack([means, scales])),
-        )
+        means, std = self._moments(scales)
+        return means * scales, std * scales
+
+    def _moments(self, scales: np.ndarray | None = None) -> tuple:
+        """Means and standard deviations of the columns of X (of ``X /
+        scales`` when given): two passes."""
+        means, weight_sum, weight_square_sum = self._column_means(scales)
+        if scales is None:
+            function, data = _blocks.centred_squares, means
+        else:
+            function, data = _blocks.scaled_centred_squares, np.stack([means, scales])
+        squares = self._per_column_sums(function, self._column_slices(data))
         std = _blocks.standard_deviations(
             weight_sum, weight_square_sum, np.concatenate(squares)
         )
-        return means * scales, std * scales
+        return means, std
+
+    def _column_slices(self, values: np.ndarray) -> list:
+        """``values`` (one per column, along the last axis) cut at the
+        block columns' bounds."""
+        bounds = self._column_bounds
+        return [values[..., bounds[j] : bounds[j + 1]] for j in range(len(bounds) - 1)]
 
     def column_means(self) -> np.ndarray:
         """Weighted mean of every column of X, in one pass.
@@ -648,8 +643,11 @@ class BlockEvaluator:
         """
         return self._column_means()[0]
 
-    def _column_means(self) -> tuple[np.ndarray, float, float]:
-        sums = self._per_column_sums(_blocks.column_sums)
+    def _column_means(
+        self, scales: np.ndarray | None = None
+    ) -> tuple[np.ndarray, float, float]:
+        column_data = None if scales is None else self._column_slices(scales)
+        sums = self._per_column_sums(_blocks.column_sums, column_data)
         weight_sum, weight_square_sum = sums[0][0], sums[0][1]
         means = np.concatenate([part[2:] for part in sums]) / weight_sum
         return means, weight_sum, weight_square_sum

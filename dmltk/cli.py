@@ -22,9 +22,7 @@ import logging
 import math
 import os
 import shutil
-import signal
 import sys
-import threading
 import time
 import uuid
 import warnings
@@ -143,55 +141,13 @@ class Session:
             yield client
 
 
-@contextlib.contextmanager
-def _deadline(seconds: float, message: str) -> Iterator[None]:
-    """Raise ``TimeoutError(message)`` in the main thread after ``seconds``.
-
-    distributed bounds the TCP connection by its timeout but not the
-    handshake that follows: a server that accepts the connection and never
-    answers (an HTTP server, a proxy) would hang a scheduled job forever.
-    POSIX only (SIGALRM); elsewhere, or off the main thread, no deadline.
-    """
-    if not hasattr(signal, "setitimer") or (
-        threading.current_thread() is not threading.main_thread()
-    ):
-        yield
-        return
-
-    def expire(signum, frame):
-        raise TimeoutError(message)
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
 def _connect_to_scheduler(address: str, timeout: float, security=None):
+    """:func:`dmltk.connect` to ``address``: its ``OSError`` names the address
+    and bounds the time even when a server accepts the connection and never
+    answers as a scheduler."""
     from . import connect
 
-    # distributed's own timeout covers the connection; the handshake gets
-    # the same time again, plus a margin.
-    silent = (
-        f"something at {address} accepted the connection but did not answer "
-        "as a Dask scheduler"
-    )
-    try:
-        with _deadline(2 * timeout + 1, silent):
-            return connect(address, timeout=f"{timeout:g}s", security=security)
-    except OSError:
-        raise  # connect's message names the address and the timeout
-    except Exception as error:
-        # Something answered, but not as a Dask scheduler does (an HTTP
-        # server, say): its bytes can be read as absurd frame sizes.
-        raise OSError(
-            f"{address} did not answer as a Dask scheduler ({_failure_message(error)}"
-            "). Check the address and port (the scheduler's, often 8786, not the "
-            "dashboard's)."
-        ) from error
+    return connect(address, timeout=f"{timeout:g}s", security=security)
 
 
 def _one_line(text: str) -> str:

@@ -230,11 +230,7 @@ def _check_scheduler_answers(address: str, timeout: float | str, security) -> No
                     "Check the address and port (the scheduler's, often 8786, not "
                     "the dashboard's)."
                 ) from None
-            raise OSError(
-                f"Could not reach the Dask scheduler at {address} within {timeout}: "
-                f"{error}. Check that `dask scheduler` runs there and that the "
-                "address and port are right."
-            ) from error
+            raise _unreachable(address, timeout, error) from error
         except Exception as error:  # bytes that are not Dask's protocol
             reply = error
     if not (isinstance(reply, dict) and reply.get("type") == "Scheduler"):
@@ -243,6 +239,14 @@ def _check_scheduler_answers(address: str, timeout: float | str, security) -> No
             f"{reply!r:.80}). Check the address and port (the scheduler's, often "
             "8786, not the dashboard's)."
         )
+
+
+def _unreachable(address: str, timeout, error: BaseException) -> OSError:
+    return OSError(
+        f"Could not reach the Dask scheduler at {address} within {timeout}: "
+        f"{error}. Check that `dask scheduler` runs there and that the address "
+        "and port are right."
+    )
 
 
 def _is_tls_failure(error: BaseException) -> bool:
@@ -282,11 +286,7 @@ def _client(
                 address, timeout=timeout, set_as_default=True, security=security
             )
         except (OSError, TimeoutError) as error:
-            raise OSError(
-                f"Could not reach the Dask scheduler at {address} within {timeout}: "
-                f"{error}. Check that `dask scheduler` runs there and that the "
-                "address and port are right."
-            ) from error
+            raise _unreachable(address, timeout, error) from error
     n_workers = local_cluster_kwargs.pop("n_workers", psutil.cpu_count() or 1)
     options = {
         "processes": True,
