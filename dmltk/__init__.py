@@ -13,7 +13,21 @@ import types as _types
 __version__ = "0.1.0"
 
 __all__ = [
+    "ElasticNet",
+    "ElasticNetCV",
+    "GammaRegressor",
+    "GammaRegressorCV",
+    "Lasso",
+    "LassoCV",
+    "LinearRegression",
     "LogisticRegression",
+    "LogisticRegressionCV",
+    "PoissonRegressor",
+    "PoissonRegressorCV",
+    "Ridge",
+    "RidgeCV",
+    "TweedieRegressor",
+    "TweedieRegressorCV",
     "__version__",
     "connect",
     "load",
@@ -28,7 +42,21 @@ __all__ = [
 
 # Public name -> (submodule, attribute of it); attribute None: the submodule.
 _LAZY = {
+    "ElasticNet": ("linear_model", "ElasticNet"),
+    "ElasticNetCV": ("linear_model", "ElasticNetCV"),
+    "GammaRegressor": ("linear_model", "GammaRegressor"),
+    "GammaRegressorCV": ("linear_model", "GammaRegressorCV"),
+    "Lasso": ("linear_model", "Lasso"),
+    "LassoCV": ("linear_model", "LassoCV"),
+    "LinearRegression": ("linear_model", "LinearRegression"),
     "LogisticRegression": ("linear_model", "LogisticRegression"),
+    "LogisticRegressionCV": ("linear_model", "LogisticRegressionCV"),
+    "PoissonRegressor": ("linear_model", "PoissonRegressor"),
+    "PoissonRegressorCV": ("linear_model", "PoissonRegressorCV"),
+    "Ridge": ("linear_model", "Ridge"),
+    "RidgeCV": ("linear_model", "RidgeCV"),
+    "TweedieRegressor": ("linear_model", "TweedieRegressor"),
+    "TweedieRegressorCV": ("linear_model", "TweedieRegressorCV"),
     "connect": ("cluster", "connect"),
     "load": ("persistence", "load"),
     "metrics": ("metrics", None),

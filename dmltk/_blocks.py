@@ -9,7 +9,7 @@ import numpy as np
 
 # scipy.sparse on first use: most blocks are dense (see _lazy).
 from ._lazy import sparse as sp
-from ._loss import transpose_product
+from ._loss import TEST, TRAIN, transpose_product
 
 
 def storage_dtype(dtype) -> np.dtype:
@@ -86,7 +86,7 @@ def aligned_block(block):
     # 8 bytes for float32 too: the only threshold measured (float32 blocks at
     # 4 mod 8 were not), and a needless copy is made once per fit at most.
     # Read-only blocks (views of a received message) are copied too: the
-    # compiled kernels are built for writable arrays (dmltk._kernels).
+    # compiled kernels are built for writable arrays (dmltk._loss._kernels).
     if (
         block.dtype == dtype
         and block.flags.c_contiguous
@@ -145,10 +145,49 @@ def summarize_labels(y: np.ndarray) -> dict:
     }
 
 
+def summarize_targets(y: np.ndarray) -> list:
+    """What a regressor's fit needs to know about one block of targets, in
+    one pass: ``[count of NaN or inf, smallest finite value, sum of finite
+    values]`` (the smallest is inf for a block without finite values)."""
+    y = np.asarray(y, dtype=np.float64)
+    finite = y[np.isfinite(y)]
+    smallest = float(finite.min()) if finite.size else np.inf
+    return [float(y.size - finite.size), smallest, float(finite.sum())]
+
+
 def encode_labels(y: np.ndarray, classes: np.ndarray) -> np.ndarray:
     """Labels as float64 class indices into the sorted ``classes`` (0.0 / 1.0
     for two classes)."""
     return np.searchsorted(classes, np.asarray(y)).astype(np.float64)
+
+
+def hashed_folds(index: np.ndarray, n_folds: int, seed: int) -> np.ndarray:
+    """The fold (0 .. n_folds - 1) of the rows of global positions ``index``
+    in a data set: a seeded hash of each position, so that any block, on any
+    worker, finds the same folds without reading the others.
+
+    The hash is SplitMix64's finaliser (Steele, Lea and Flood, 2014), whose
+    outputs pass BigCrush; its remainder by ``n_folds`` gives folds of
+    nearly equal sizes (a binomial spread: about ``sqrt(n / n_folds)``).
+    Written here because numpy's generators cannot be indexed by position.
+    """
+    with np.errstate(over="ignore"):
+        mixed = np.asarray(index).astype(np.uint64)
+        mixed += np.uint64(seed % (1 << 64)) * np.uint64(0x9E3779B97F4A7C15)
+        mixed ^= mixed >> np.uint64(30)
+        mixed *= np.uint64(0xBF58476D1CE4E5B9)
+        mixed ^= mixed >> np.uint64(27)
+        mixed *= np.uint64(0x94D049BB133111EB)
+        mixed ^= mixed >> np.uint64(31)
+    return (mixed % np.uint64(n_folds)).astype(np.int64)
+
+
+def hashed_roles(index: np.ndarray, n_folds: int, seed: int) -> np.ndarray:
+    """(n_rows, n_folds) roles of the rows at global positions ``index``
+    (a batch's role columns, :mod:`dmltk._loss._batch`): held out (TEST)
+    in the fold :func:`hashed_folds` gives them, TRAIN in the others."""
+    folds = hashed_folds(index, n_folds, seed)
+    return np.where(folds[:, None] == np.arange(n_folds), TEST, TRAIN)
 
 
 def column_sums(X, targets: np.ndarray, scales: np.ndarray | None = None) -> np.ndarray:

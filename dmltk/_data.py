@@ -312,7 +312,13 @@ def weighted_targets(labels: da.Array, weights: da.Array, class_weights) -> da.A
     """Two-column targets ``[label, sample weight * class weight]``, one
     block per row block, for weighted fits."""
     per_sample = weights * np.asarray(class_weights)[labels.astype(np.intp)]
-    return da.stack([labels, per_sample], axis=1).rechunk({1: -1})
+    return stacked_targets(labels, per_sample)
+
+
+def stacked_targets(labels: da.Array, weights: da.Array) -> da.Array:
+    """Two-column targets ``[label, sample weight]``, one block per row
+    block (what the loss families' block functions take)."""
+    return da.stack([labels, weights], axis=1).rechunk({1: -1})
 
 
 def weight_per_class(labels: da.Array, weights: da.Array, n_classes: int) -> np.ndarray:

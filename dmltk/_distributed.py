@@ -11,7 +11,10 @@ layout (see ``BlockEvaluator``); blocks of X never do.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import itertools
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -54,6 +57,62 @@ def runs_in_process() -> bool:
     return current_client() is None
 
 
+def in_worker_task() -> bool:
+    """Whether this thread is running a task on a Dask worker."""
+    from distributed import get_worker
+
+    try:
+        get_worker()
+    except ValueError:
+        return False
+    return True
+
+
+# dask's configuration is one per process: the first call inside a task on a
+# worker sets its scheduler to "sync", the last one to leave restores it, so
+# that calls overlapping on a worker's threads never restore it too early.
+_in_task_lock = threading.Lock()
+_in_task_state: dict = {"calls": 0, "setting": None}
+
+
+def local_in_tasks(method: Callable) -> Callable:
+    """Run ``method`` on Dask's synchronous scheduler when called inside a
+    task on a Dask worker (as dask-ml's GridSearchCV calls ``fit`` and
+    ``score``), else unchanged.
+
+    Inside a task, the current scheduler is the worker's client, and waiting
+    on the cluster from the task's thread deadlocks once every worker thread
+    runs such a task: the work it waits for finds no thread. A task's data
+    are in its memory, so its fit runs there, in its own thread, on the
+    synchronous scheduler: nothing waits on the cluster, nothing moves, and an
+    evaluation costs no round trip. (Seceding with ``worker_client()`` would
+    also avoid the deadlock, but would send the task's data to the cluster
+    through the scheduler and add a thread per task to the ones dask-ml
+    already keeps busy.) While such a call runs, the other threads of the
+    worker's process (the client's too, with an in-process cluster) see the
+    "sync" scheduler too: dask's configuration is one per process.
+    """
+
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        if not in_worker_task():
+            return method(*args, **kwargs)
+        with _in_task_lock:
+            if _in_task_state["calls"] == 0:
+                _in_task_state["setting"] = dask.config.set(scheduler="sync")
+            _in_task_state["calls"] += 1
+        try:
+            return method(*args, **kwargs)
+        finally:
+            with _in_task_lock:
+                _in_task_state["calls"] -= 1
+                if _in_task_state["calls"] == 0:
+                    _in_task_state["setting"].__exit__(None, None, None)
+                    _in_task_state["setting"] = None
+
+    return wrapper
+
+
 def block_keys(array) -> list:
     """Keys of a dask array's blocks, row-major."""
     return list(flatten(array.__dask_keys__()))
@@ -85,12 +144,16 @@ def layout_of(chunks: tuple) -> str:
 
 
 def transfer_bytes(client) -> dict[str, int]:
-    """Bytes each worker has sent so far (to other workers and to clients)."""
+    """Bytes each worker has sent so far (to other workers and to clients).
+
+    A worker that dies while asked is left out (its counter died with it):
+    a statistic must not fail a fit that survived the worker's loss.
+    """
 
     def read(dask_worker):
         return dask_worker.transfer_outgoing_bytes_total
 
-    return client.run(read)
+    return client.run(read, on_error="ignore")
 
 
 def _group_by_home(blocks: list, home: dict, threads: dict) -> list:
@@ -227,11 +290,97 @@ def reduce_row_blocks(
     if client is None:
         return current_get()(graph, [root])[0].value
     future = client.get(graph, [root], sync=False)
-    return client.gather(future)[0].value
+    with scheduler_loss_named(client):
+        return client.gather(future)[0].value
+
+
+#: How long a cancellation waits for the client to say whether it lost its
+#: scheduler (a cancellation with the client still running after this is
+#: re-raised as it is).
+_STATUS_SETTLE_SECONDS = 5.0
+
+
+@contextlib.contextmanager
+def scheduler_loss_named(client):
+    """Re-raise a failure that comes from losing the scheduler as an
+    ``OSError`` that says so: distributed reports it as futures "cancelled
+    for reason: unknown" (``FutureCancelledError``) once its client gives up
+    reconnecting, which names no problem."""
+    try:
+        yield
+    except Exception as error:
+        if "Cancelled" in type(error).__name__:
+            # Futures cancelled for an unknown reason: the client may not yet
+            # have noticed that its scheduler is gone (measured: a loaded
+            # machine reports the cancellation first).
+            deadline = time.monotonic() + _STATUS_SETTLE_SECONDS
+            while client.status == "running" and time.monotonic() < deadline:
+                time.sleep(0.05)
+        if client.status == "running":
+            raise
+        # "connecting": the client lost its scheduler and tries to reconnect;
+        # the work the scheduler held is gone either way.
+        address = getattr(client.scheduler, "address", None) or "its address"
+        raise OSError(
+            f"Lost the Dask scheduler at {address} while working (the client "
+            f"is {client.status}; {type(error).__name__}): the work it held is "
+            "gone, and nothing was written. Run it again once the scheduler is "
+            "back."
+        ) from error
+
+
+class FitMonitor:
+    """What a fit costs, measured by the engine: started before a fit's data
+    are prepared, finished with the evaluator that ran it.
+
+    The estimator reads :meth:`finish`'s dict as its ``fit_stats_`` and
+    never asks the scheduler itself.
+    """
+
+    def __init__(self):
+        self._start = time.perf_counter()
+        self._client = current_client()
+        self._sent_before = transfer_bytes(self._client) if self._client else {}
+
+    def finish(self, evaluator: BlockEvaluator) -> dict:
+        """``fit_stats_``: layout, evaluations, Hessian products, tasks, wall
+        seconds, bytes the workers sent (to the client and between them),
+        and the seconds of each evaluation and of its kernels."""
+        # Per worker, since the start: a worker that joined since counts
+        # from 0, one that died is left out (a lower bound under faults).
+        now = transfer_bytes(self._client) if self._client is not None else {}
+        sent = sum(
+            max(0, total - self._sent_before.get(worker, 0))
+            for worker, total in now.items()
+        )
+        return {
+            "layout": evaluator.layout,
+            "evaluations": evaluator.n_evaluations,
+            "hessian_products": evaluator.n_hessian_products,
+            "tasks": evaluator.n_tasks,
+            "seconds": time.perf_counter() - self._start,
+            "bytes_sent": sent,
+            "bytes_to_client": evaluator.bytes_gathered,
+            "bytes_between_workers": max(0, sent - evaluator.bytes_gathered),
+            "evaluation_seconds": list(evaluator.evaluation_seconds),
+            "kernel_seconds": list(evaluator.kernel_seconds),
+        }
+
+
+def solver_threads():
+    """A context for the client-side solver loop: under a local scheduler,
+    worker threads share this process, and one BLAS thread each avoids
+    oversubscribing the cores. Distributed workers already run
+    single-threaded BLAS (Dask's nanny sets it)."""
+    if runs_in_process():
+        from threadpoolctl import threadpool_limits
+
+        return threadpool_limits(limits=1, user_api="blas")
+    return contextlib.nullcontext()
 
 
 class BlockEvaluator:
-    """The logistic loss, its gradient and Hessian products over a grid of
+    """A loss family's loss, gradient and Hessian products over a grid of
     persisted blocks.
 
     Parameters
@@ -239,7 +388,12 @@ class BlockEvaluator:
     X : dask.array.Array
         Persisted; any grid of blocks.
     y : dask.array.Array
-        Persisted 0/1 labels, chunked like the rows of X.
+        Persisted targets (labels, or labels and sample weights), chunked
+        like the rows of X.
+    family : object, default=dmltk._loss.Binomial()
+        The loss family whose block functions run on the blocks
+        (``loss_gradient_block``, ``hessian_product_block``,
+        ``loss_residual``, ``hessian_residual``; see :mod:`dmltk._loss`).
     fan_in : int
         How many partial results one merge task takes.
 
@@ -283,10 +437,11 @@ class BlockEvaluator:
         chain of tasks.
     """
 
-    def __init__(self, X, y, *, fan_in: int = REDUCTION_FAN_IN):
+    def __init__(self, X, y, *, family=None, fan_in: int = REDUCTION_FAN_IN):
         if X.chunks[0] != y.chunks[0]:
             raise ValueError("y must be chunked like the rows of X")
         self.layout = layout_of(X.chunks)
+        self._family = _loss.Binomial() if family is None else family
         self._X = X
         self._x_keys = [list(row) for row in X.__dask_keys__()]
         self._y_keys = block_keys(y)
@@ -321,6 +476,16 @@ class BlockEvaluator:
         self.bytes_gathered = 0
         self.evaluation_seconds: list[float] = []
         self.kernel_seconds: list[float] = []
+
+    @property
+    def n_features(self) -> int:
+        """Columns of X."""
+        return int(self._X.shape[1])
+
+    @property
+    def n_rows(self) -> int:
+        """Rows of X."""
+        return int(self._X.shape[0])
 
     # ------------------------------------------------------------ graphs
     def _find_blocks(self) -> None:
@@ -392,7 +557,11 @@ class BlockEvaluator:
         ]
 
     def loss_gradient_graph(
-        self, coef: np.ndarray, fit_intercept: bool, direction: np.ndarray | None = None
+        self,
+        coef: np.ndarray,
+        fit_intercept: bool,
+        direction: np.ndarray | None = None,
+        family=None,
     ) -> tuple[dict, list]:
         """The graph of one evaluation at ``coef``, and the keys to gather.
 
@@ -401,15 +570,19 @@ class BlockEvaluator:
         with a ``direction``, the packed ``[0, Hessian times direction]`` of
         :func:`_loss.hessian_product_block` instead. Both have the same shape
         and travel the same way: only the functions at the ends differ.
+        ``family`` replaces the evaluator's own for this evaluation (a batch
+        of models, :class:`dmltk._loss.ModelBatch`).
         """
+        family = self._family if family is None else family
         step = f"{self._prefix}-{next(self._counter)}"
         graph = dict(self._base_graph)
         if self.layout == "rows":
             coef_key = f"{step}-coef"
             if direction is None:
-                block_function, graph[coef_key] = _loss.loss_gradient_block, coef
+                block_function = family.loss_gradient_block
+                graph[coef_key] = coef
             else:
-                block_function = _loss.hessian_product_block
+                block_function = family.hessian_product_block
                 graph[coef_key] = np.stack([coef, direction])
             blocks = [
                 (row[0], (row[0], y_key))
@@ -423,12 +596,12 @@ class BlockEvaluator:
 
         bounds = self._column_bounds
         if direction is None:
-            residual_function = _loss.loss_residual
+            residual_function = family.loss_residual
             weights, intercept = _loss.split_coef(coef, bounds[-1], fit_intercept)
         else:
             # Margins of the point and of the direction from one product per
             # block: the same traffic as a gradient, with 2K columns not K.
-            residual_function = _loss.hessian_residual
+            residual_function = family.hessian_residual
             weights, intercept = _loss.stacked_weights(
                 coef, direction, bounds[-1], fit_intercept
             )
@@ -543,30 +716,47 @@ class BlockEvaluator:
         root = self._tree(graph, leaves, f"{step}-merge")
         return self._run(graph, [root])[0].value
 
-    def assemble(self, results: list, fit_intercept: bool) -> np.ndarray:
-        """Gathered outputs of :meth:`loss_gradient_graph` as one packed array."""
+    def assemble(
+        self, results: list, fit_intercept: bool, n_losses: int = 1
+    ) -> np.ndarray:
+        """Gathered outputs of :meth:`loss_gradient_graph` as one packed array
+        (``n_losses`` loss sums at its head: one per model of a batch)."""
         values = [part.value for part in results]
         if self.layout == "rows":
             return values[0]
         scalars, *gradients = values
-        tail = [scalars[1:]] if fit_intercept else []
-        return np.concatenate([scalars[:1], *gradients, *tail])
+        tail = [scalars[n_losses:]] if fit_intercept else []
+        return np.concatenate([scalars[:n_losses], *gradients, *tail])
 
     # --------------------------------------------------------- execution
-    def loss_gradient(self, coef: np.ndarray, fit_intercept: bool) -> np.ndarray:
+    def loss_gradient(
+        self, coef: np.ndarray, fit_intercept: bool, family=None
+    ) -> np.ndarray:
         """Loss sum and gradient sum over all blocks at ``coef``.
+
+        Parameters
+        ----------
+        coef : ndarray
+            Packed coefficients (``_loss``'s layout).
+        fit_intercept : bool
+        family : object, optional
+            A family for this evaluation only, such as a
+            :class:`dmltk._loss.ModelBatch` of many models (whose ``coef``
+            packs all of theirs, and whose result starts with one loss per
+            model).
 
         Returns
         -------
-        ndarray of shape (1 + n_features + fit_intercept,)
-            As :func:`_loss.loss_gradient_block` for the whole data.
+        ndarray of shape (n_losses + coef.size,)
+            As the family's ``loss_gradient_block`` for the whole data.
         """
+        family = self._family if family is None else family
         start = time.perf_counter()
-        graph, outputs = self.loss_gradient_graph(coef, fit_intercept)
+        graph, outputs = self.loss_gradient_graph(coef, fit_intercept, family=family)
         self.n_evaluations += 1
         self.n_tasks += len(graph) - len(self._base_graph)
         results = self._run(graph, outputs)
-        packed = self.assemble(results, fit_intercept)
+        packed = self.assemble(results, fit_intercept, family.n_losses)
         self.evaluation_seconds.append(time.perf_counter() - start)
         self.kernel_seconds.append(max(part.seconds for part in results))
         return packed
@@ -585,6 +775,39 @@ class BlockEvaluator:
         self.n_hessian_products += 1
         self.n_tasks += len(graph) - len(self._base_graph)
         return self.assemble(self._run(graph, outputs), fit_intercept)
+
+    def reduce(self, block_function: Callable, *common) -> np.ndarray:
+        """``sum_b block_function(X_b, y_b, *common, out=...)`` over the row
+        blocks of a rows layout, in one pass: one task per worker thread over
+        the blocks it holds, then the merge tree (as an evaluation runs).
+        Counted as an evaluation in the fit's statistics.
+
+        Raises
+        ------
+        ValueError
+            On a layout with several column blocks (the function needs whole
+            rows).
+        """
+        if self.layout != "rows":
+            raise ValueError(
+                f"a sum over whole rows needs the rows layout, not {self.layout!r}"
+            )
+        start = time.perf_counter()
+        step = f"{self._prefix}-{next(self._counter)}"
+        graph = dict(self._base_graph)
+        blocks = [
+            (row[0], (row[0], y_key))
+            for row, y_key in zip(self._x_keys, self._y_keys, strict=True)
+        ]
+        root = self._grouped_sum(
+            graph, f"{step}-blocks", block_function, common, blocks
+        )
+        self.n_evaluations += 1
+        self.n_tasks += len(graph) - len(self._base_graph)
+        (result,) = self._run(graph, [root])
+        self.evaluation_seconds.append(time.perf_counter() - start)
+        self.kernel_seconds.append(result.seconds)
+        return result.value
 
     def column_standard_deviations(self) -> tuple[np.ndarray, np.ndarray]:
         """Weighted mean and unbiased weighted standard deviation of every
@@ -715,7 +938,8 @@ class BlockEvaluator:
             return list(self._get(graph, keys))
         futures = self._client.get(graph, keys, sync=False)
         self._previous = None
-        result = self._client.gather(futures)
+        with scheduler_loss_named(self._client):
+            result = self._client.gather(futures)
         self._previous = futures
         self.bytes_gathered += sum(sizeof(part) for part in result)
         if any(isinstance(part, _tasks.Partial) and part.misplaced for part in result):

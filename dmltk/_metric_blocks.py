@@ -1,17 +1,22 @@
-"""Per-block statistics of classification metrics, and how to merge them.
+"""Per-block statistics of classification and regression metrics, and how
+to merge them.
 
 numpy only (never dask). Each ``*_block`` function reads one row block of
-labels, predictions and weights and returns a small sufficient statistic;
-each ``merge_*`` function folds any number of those into one of the same
-kind (an associative, commutative merge, so any reduction tree gives the same
-result up to floating-point rounding). :mod:`dmltk.metrics` maps the block
-functions over dask arrays and tree-reduces them.
+labels (or targets), predictions and weights and returns a small sufficient
+statistic; each ``merge_*`` function folds any number of those into one of
+the same kind (an associative, commutative merge, so any reduction tree
+gives the same result up to floating-point rounding). :mod:`dmltk.metrics`
+maps the block functions over dask arrays and tree-reduces them.
 
 These are written here because scikit-learn's metrics need all samples in
 memory and neither scikit-learn nor Dask offers mergeable partial results for
-them. The statistics are chosen so that scikit-learn itself can finish the
-job from a handful of weighted samples (see :func:`weighted_samples`), so the
-definitions, options and error messages stay scikit-learn's.
+them. For classification the statistics are chosen so that scikit-learn
+itself can finish the job from a handful of weighted samples (see
+:func:`weighted_samples`), so the definitions, options and error messages
+stay scikit-learn's. For regression they are weighted sums of scikit-learn's
+per-row terms (:class:`WeightedSums`) and, for the R^2 score, the weighted
+count, mean and centred sum of squares of the targets (:class:`R2Stats`,
+merged with Chan's parallel formula).
 
 Every block function takes ``row_offset``, the index of the block's first row
 in the whole array, to name the row that holds a bad value.
@@ -496,3 +501,342 @@ def binned_auc_error_bound(histogram: np.ndarray) -> float:
     if pairs == 0:
         return 0.0
     return float(positives @ negatives / (2 * pairs))
+
+
+# -------------------------------------------------------------- regression
+def regression_block(
+    y_true: np.ndarray,
+    y_pred: np.ndarray | None,
+    sample_weight: np.ndarray | None,
+    row_offset: int,
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """One block's targets, predictions and weights as float64, checked.
+
+    scikit-learn computes in float64 for every input but float32, which it
+    keeps; float64 throughout makes float32 inputs more precise than there.
+
+    Raises
+    ------
+    ValueError
+        Lengths differ; NaN or infinity (with the first row that holds one).
+    """
+    check_lengths(row_offset, y_true=y_true, y_pred=y_pred, sample_weight=sample_weight)
+    checked = []
+    for values, name in (
+        (y_true, "y_true"),
+        (y_pred, "y_pred"),
+        (sample_weight, "sample_weight"),
+    ):
+        if values is not None:
+            values = np.asarray(values, dtype=np.float64)
+            check_finite(values, name, row_offset)
+        checked.append(values)
+    return tuple(checked)
+
+
+@dataclass
+class WeightedSums:
+    """Weighted sums of per-row terms over one or more row blocks.
+
+    Attributes
+    ----------
+    nonzero : int
+        Rows whose sample weight is not zero (every row, without weights).
+    weight : float
+        Sum of the sample weights (the number of rows, without weights).
+    sums : ndarray of shape (n_terms,)
+        ``sum(w * term)`` of each per-row term, float64.
+    """
+
+    nonzero: int
+    weight: float
+    sums: np.ndarray
+
+    def means(self) -> np.ndarray:
+        """The weighted means ``sums / weight``, as :func:`numpy.average`
+        computes them.
+
+        Raises
+        ------
+        ValueError
+            Every sample weight is zero (scikit-learn's check).
+        ZeroDivisionError
+            Weights, not all zero, that sum to zero (numpy's).
+        """
+        check_weight_total(self.nonzero, self.weight)
+        return self.sums / self.weight
+
+
+def check_weight_total(nonzero: int, weight: float) -> None:
+    """Refuse sample weights that cannot normalise a mean, as scikit-learn
+    and :func:`numpy.average` do."""
+    if nonzero == 0:
+        raise ValueError("Sample weights must contain at least one non-zero number.")
+    if weight == 0:
+        raise ZeroDivisionError("Weights sum to zero, can't be normalized")
+
+
+def _weighted_sums(
+    sample_weight: np.ndarray | None, n_rows: int, terms: list
+) -> WeightedSums:
+    if sample_weight is None:
+        sums = [np.sum(term) for term in terms]
+        return WeightedSums(n_rows, float(n_rows), np.array(sums, dtype=np.float64))
+    sums = [np.sum(sample_weight * term) for term in terms]
+    return WeightedSums(
+        int(np.count_nonzero(sample_weight)),
+        float(np.sum(sample_weight)),
+        np.array(sums, dtype=np.float64),
+    )
+
+
+def merge_sums(*parts: WeightedSums) -> WeightedSums:
+    """Fold weighted sums: counts, weights and sums add, in the order given."""
+    return WeightedSums(
+        sum(p.nonzero for p in parts),
+        float(sum(p.weight for p in parts)),
+        np.sum([p.sums for p in parts], axis=0),
+    )
+
+
+@dataclass(frozen=True)
+class AbsoluteError:
+    """Per-row absolute error ``|y_pred - y_true|``, any real values."""
+
+    def check(self, y_true: np.ndarray, y_pred: np.ndarray, row_offset: int) -> None:
+        """Every finite value is allowed."""
+
+    def __call__(self, y_true: np.ndarray, y_pred) -> np.ndarray:
+        return np.abs(y_pred - y_true)
+
+
+@dataclass(frozen=True)
+class TweedieDeviance:
+    """Per-row unit deviance of the Tweedie distribution of power ``power``.
+
+    The formulas of scikit-learn's ``_mean_tweedie_deviance``, term for term,
+    so that every row's value is the same to the last bit; power 0 is the
+    squared error ``(y_true - y_pred) ** 2``, power 1 Poisson's, power 2
+    Gamma's. Powers strictly between 0 and 1 do not exist.
+
+    Attributes
+    ----------
+    power : float
+        ``power <= 0`` or ``power >= 1``, kept as given (so that messages
+        print it as scikit-learn's do).
+    """
+
+    power: float
+
+    def check(self, y_true: np.ndarray, y_pred: np.ndarray, row_offset: int) -> None:
+        """Raise scikit-learn's domain error of this power, naming the first
+        row of the block outside it.
+
+        power < 0: y_pred > 0; power 0: any; 1 <= power < 2: y_true >= 0 and
+        y_pred > 0; power >= 2: y_true > 0 and y_pred > 0.
+        """
+        p = self.power
+        if p == 0:
+            return
+        if p < 0:
+            rules = [("y_pred", y_pred, y_pred <= 0)]
+            allowed = "strictly positive y_pred"
+        elif 1 <= p < 2:
+            rules = [("y_true", y_true, y_true < 0), ("y_pred", y_pred, y_pred <= 0)]
+            allowed = "non-negative y and strictly positive y_pred"
+        elif p >= 2:
+            rules = [("y_true", y_true, y_true <= 0), ("y_pred", y_pred, y_pred <= 0)]
+            allowed = "strictly positive y and y_pred"
+        else:
+            raise ValueError(f"Tweedie power must be <= 0 or >= 1, got power={p}.")
+        for name, values, outside in rules:
+            if outside.any():
+                bad = np.flatnonzero(outside)
+                raise ValueError(
+                    f"Mean Tweedie deviance error with power={p} can only be used "
+                    f"on {allowed}. Got {name}={values[bad[0]].item()!r} at row "
+                    f"{row_offset + bad[0]} ({len(bad)} such row(s) in the row "
+                    f"block starting at row {row_offset})."
+                )
+
+    def __call__(self, y_true: np.ndarray, y_pred) -> np.ndarray:
+        p = self.power
+        if p < 0:
+            return 2 * (
+                np.power(np.where(y_true > 0, y_true, 0.0), 2 - p) / ((1 - p) * (2 - p))
+                - y_true * np.power(y_pred, 1 - p) / (1 - p)
+                + np.power(y_pred, 2 - p) / (2 - p)
+            )
+        if p == 0:
+            return (y_true - y_pred) ** 2
+        if p == 1:
+            return 2 * (_xlogy(y_true, y_true / y_pred) - y_true + y_pred)
+        if p == 2:
+            return 2 * (np.log(y_pred / y_true) + y_true / y_pred - 1)
+        return 2 * (
+            np.power(y_true, 2 - p) / ((1 - p) * (2 - p))
+            - y_true * np.power(y_pred, 1 - p) / (1 - p)
+            + np.power(y_pred, 2 - p) / (2 - p)
+        )
+
+
+def _xlogy(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``x * log(y)``, 0 where x is 0 (scikit-learn's ``_xlogy``)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        product = x * np.log(y)
+    return np.where(x == 0.0, 0.0, product)
+
+
+def target_sums_block(
+    y_true: np.ndarray, sample_weight: np.ndarray | None, row_offset: int = 0
+) -> WeightedSums:
+    """Weighted count and ``sum(w * y_true)`` of one block: merged, the
+    weighted mean of the targets, as :func:`numpy.average` computes it.
+
+    Raises
+    ------
+    ValueError
+        Lengths differ; NaN or infinity (with its row).
+    """
+    y_true, _, weight = regression_block(y_true, None, sample_weight, row_offset)
+    return _weighted_sums(weight, len(y_true), [y_true])
+
+
+def loss_sums_block(
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    sample_weight: np.ndarray | None,
+    row_offset: int,
+    loss: AbsoluteError | TweedieDeviance,
+    null_mean: float | None = None,
+) -> WeightedSums:
+    """Weighted count and ``sum(w * loss(y_true, y_pred))`` of one block.
+
+    With ``null_mean``, also ``sum(w * loss(y_true, null_mean))``: the loss
+    of the model that predicts that constant (the denominator of D^2),
+    which, as in scikit-learn, is not checked against the loss's domain.
+
+    Raises
+    ------
+    ValueError
+        Lengths differ; NaN or infinity; a value outside the loss's domain
+        (each with the first row that holds one).
+    """
+    y_true, y_pred, weight = regression_block(y_true, y_pred, sample_weight, row_offset)
+    loss.check(y_true, y_pred, row_offset)
+    terms = [loss(y_true, y_pred)]
+    if null_mean is not None:
+        terms.append(loss(y_true, null_mean))
+    return _weighted_sums(weight, len(y_true), terms)
+
+
+@dataclass
+class R2Stats:
+    """What the R^2 score needs of one or more blocks, found in one pass.
+
+    The mean of ``y_true`` is held as two numbers, a ``center`` near it and
+    the small ``offset / weight`` from there, so that parts are compared
+    through differences of nearby numbers (exact in floating point) rather
+    than through their means, each rounded to ``eps * |mean|``: the squares
+    then keep their digits when the mean is large against the spread.
+
+    Attributes
+    ----------
+    nonzero : int
+        Rows whose sample weight is not zero.
+    weight : float
+        ``W = sum(w)``.
+    center : float
+        ``c``, a number near the mean of ``y_true`` (a block's first estimate
+        of its mean; a merge keeps the first part's); for weights that sum
+        to 0, a target (or 0 for no rows).
+    offset : float
+        ``T = sum(w * (y_true - c))``: the mean is ``c + T / W``.
+    squares : float
+        ``sum(w * (y_true - (c + T / W)) ** 2)``, the squares about the mean
+        (about ``c`` when ``W`` is 0): the denominator of R^2.
+    residual : float
+        ``sum(w * (y_true - y_pred) ** 2)``, the numerator of R^2.
+    """
+
+    nonzero: int
+    weight: float
+    center: float
+    offset: float
+    squares: float
+    residual: float
+
+    @property
+    def shift(self) -> float:
+        """``T / W``, the mean's distance from the center (0 when ``W`` is 0)."""
+        return self.offset / self.weight if self.weight != 0 else 0.0
+
+
+def r2_block(
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    sample_weight: np.ndarray | None,
+    row_offset: int = 0,
+) -> R2Stats:
+    """R^2 statistics of one block, from two passes over it in memory: the
+    mean, then the deviations from it.
+
+    Raises
+    ------
+    ValueError
+        Lengths differ; NaN or infinity (with its row).
+    """
+    y_true, y_pred, weight = regression_block(y_true, y_pred, sample_weight, row_offset)
+    sums = _weighted_sums(weight, len(y_true), [y_true, (y_true - y_pred) ** 2])
+    if sums.weight != 0:
+        center = float(sums.sums[0] / sums.weight)
+    else:
+        center = float(y_true[0]) if len(y_true) else 0.0
+    deviations = y_true - center
+    (offset,) = _weighted_sums(weight, len(y_true), [deviations]).sums
+    stats = R2Stats(
+        sums.nonzero, sums.weight, center, float(offset), 0.0, float(sums.sums[1])
+    )
+    (squares,) = _weighted_sums(
+        weight, len(y_true), [(deviations - stats.shift) ** 2]
+    ).sums
+    stats.squares = float(squares)
+    return stats
+
+
+def merge_r2(*parts: R2Stats) -> R2Stats:
+    """Fold R^2 statistics: counts, weights and residuals add; each part's
+    squares move from its mean ``a_i`` to the common mean ``a``.
+
+    Chan, Golub and LeVeque's parallel formula, in a form that also holds for
+    parts whose weights sum to zero (empty blocks, zero or cancelling
+    weights). Over the rows of part i, with ``R_i = sum(w * (y - a_i))``
+    (zero up to rounding unless ``W_i`` is 0)::
+
+        sum(w * (y - a) ** 2) = Q_i + (a_i - a) * (2 * R_i + (a_i - a) * W_i)
+
+    Means are measured from the first part's center ``c``: ``a_i - a =
+    (c_i - c) + T_i / W_i - T / W``, where ``c_i - c`` is a difference of
+    nearby numbers (exact) and the rest are small. For non-negative weights
+    every term is non-negative, never the difference of two large sums of
+    squares (which loses every digit when the mean is large against the
+    spread).
+    """
+    weight = float(sum(p.weight for p in parts))
+    center = next((p for p in parts if p.nonzero), parts[0]).center
+    offset = float(sum(p.offset + p.weight * (p.center - center) for p in parts))
+    merged = R2Stats(
+        sum(p.nonzero for p in parts),
+        weight,
+        center,
+        offset,
+        0.0,
+        float(sum(p.residual for p in parts)),
+    )
+    squares = 0.0
+    for p in parts:
+        gap = (p.center - center) + p.shift - merged.shift
+        remainder = p.offset - p.shift * p.weight
+        squares += p.squares + gap * (2 * remainder + gap * p.weight)
+    merged.squares = float(squares)
+    return merged

@@ -2,7 +2,7 @@
 per-block accuracy sums, on ONE block.
 
 Like :mod:`dmltk._loss`, this module knows numpy and the compiled kernels of
-:mod:`dmltk._kernels` only (never dask, scipy.special or scikit-learn), so a
+:mod:`dmltk._loss._kernels` only (never dask, scipy.special or scikit-learn), so a
 worker that predicts imports nothing more than a worker that fits. Margins
 come from the same compiled kernel as a fit's (one read of the block), and
 probabilities from one exp per margin.

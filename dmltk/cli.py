@@ -46,7 +46,18 @@ _DATA_EXTENSIONS = {
 _OUTPUT_EXTENSIONS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 _COMPRESSION_SUFFIXES = (".gz", ".bz2", ".xz", ".zst", ".zip")
 # The order in which metrics are printed (and keyed in --json).
-METRIC_NAMES = ("accuracy", "log_loss", "roc_auc", "precision", "recall", "f1")
+
+# --estimator -> the class of dmltk it fits.
+ESTIMATORS = {
+    "logistic": "LogisticRegression",
+    "linear": "LinearRegression",
+    "ridge": "Ridge",
+    "lasso": "Lasso",
+    "elasticnet": "ElasticNet",
+    "poisson": "PoissonRegressor",
+    "gamma": "GammaRegressor",
+    "tweedie": "TweedieRegressor",
+}
 DEFAULT_TIMEOUT = 10.0
 
 
@@ -99,8 +110,19 @@ class Session:
         logging.basicConfig(
             level=level, stream=sys.stderr, format="%(name)s %(levelname)s %(message)s"
         )
-        for name in ("distributed", "dask", "dmltk"):
+        for name in ("dask", "dmltk"):
             logging.getLogger(name).setLevel(level)
+        # distributed logs its own account of a failure (such as "Failed to
+        # reconnect to scheduler") before the exception that dmltk reports
+        # in one line: its errors are shown with --verbose only. Its import
+        # sets the levels of its loggers from Dask's configuration, so they
+        # are set after it, each one.
+        import distributed  # noqa: F401
+
+        quiet_level = logging.INFO if self.verbose else logging.CRITICAL
+        for name in list(logging.root.manager.loggerDict):
+            if name == "distributed" or name.startswith("distributed."):
+                logging.getLogger(name).setLevel(quiet_level)
         warnings.showwarning = self._show_warning
 
     def _show_warning(self, message, category, filename, lineno, file=None, line=None):
@@ -115,6 +137,7 @@ class Session:
     def client(self) -> Iterator:
         """A distributed client on the chosen cluster, closed at the end."""
         from . import connect
+        from ._distributed import scheduler_loss_named
 
         if self.scheduler:
             client = _connect_to_scheduler(self.scheduler, self.timeout, self.security)
@@ -138,7 +161,10 @@ class Session:
                 f"cluster: {where}, {len(workers)} workers, {threads} threads "
                 f"(dashboard: {client.dashboard_link})"
             )
-            yield client
+            # A scheduler lost while working is named, not reported as
+            # distributed's "FutureCancelledError ... reason: unknown".
+            with scheduler_loss_named(client):
+                yield client
 
 
 def _connect_to_scheduler(address: str, timeout: float, security=None):
@@ -415,7 +441,43 @@ def _check_output_directory(path: str) -> None:
 
 # -------------------------------------------------------------------- metrics
 def held_out_metrics(model, X, y) -> dict:
-    """Metrics of ``model`` on X, y, computed on the workers.
+    """Metrics of ``model`` on X, y, computed on the workers: those of
+    :func:`classification_metrics` for a classifier, of
+    :func:`regression_metrics` for a regressor."""
+    if hasattr(model, "classes_"):
+        return classification_metrics(model, X, y)
+    return regression_metrics(model, X, y)
+
+
+def regression_metrics(model, X, y) -> dict:
+    """R², mean squared and absolute errors of ``model`` on X, y, and for
+    the GLM regressors the mean deviance of their family and D² (the share
+    of the deviance explained), computed on the workers. The predictions are
+    persisted once, so that each metric is one reduction."""
+    import dask
+
+    from . import metrics
+
+    (predicted,) = dask.persist(model.predict(X))
+    results = {
+        "r2": metrics.r2_score(y, predicted),
+        "mean_squared_error": metrics.mean_squared_error(y, predicted),
+        "mean_absolute_error": metrics.mean_absolute_error(y, predicted),
+    }
+    power = getattr(model, "power", None)
+    if power is None and hasattr(model, "_family"):
+        family = model._family()
+        power = family.power if family.link == "log" else None
+    if power is not None:
+        results["mean_tweedie_deviance"] = metrics.mean_tweedie_deviance(
+            y, predicted, power=power
+        )
+        results["d2_tweedie"] = metrics.d2_tweedie_score(y, predicted, power=power)
+    return {key: float(value) for key, value in results.items()}
+
+
+def classification_metrics(model, X, y) -> dict:
+    """Metrics of a classifier on X, y, computed on the workers.
 
     Predictions are persisted once (two numbers per row, small next to X) so
     that the metrics, one reduction each, do not recompute them.
@@ -463,14 +525,15 @@ def _fit_summary(model, shape: tuple[int, int], seconds: float) -> str:
     objective = f", objective {history[-1]:.6g}" if len(history) else ""
     return (
         f"fit: {shape[0]:,} rows x {shape[1]:,} features, "
-        f"{int(model.n_iter_[0])} iterations in {seconds:.2f} s{objective}"
+        f"{int(np.ravel(model.n_iter_)[0])} iterations in {seconds:.2f} s{objective}"
     )
 
 
 def _format_metrics(results: dict) -> str:
     return "  ".join(
-        f"{name} {'n/a' if results[name] is None else format(results[name], '.4f')}"
-        for name in METRIC_NAMES
+        f"{name} {'n/a' if value is None else format(value, '.4f')}"
+        for name, value in results.items()
+        if name != "confusion_matrix"
     )
 
 
@@ -498,7 +561,9 @@ def _prediction_block(labels, proba, columns: list[str]):
 
 def prediction_frame(model, X):
     """A lazy dask DataFrame with the predicted label and the probability of
-    each class, one partition per row block of X (computed where it lives).
+    each class (a classifier's) or the predicted value in a column named
+    ``prediction`` (a regressor's), one partition per row block of X
+    (computed where it lives).
 
     ``predict`` and ``predict_proba`` build the margins under the same keys,
     so each block's margins are computed once.
@@ -506,6 +571,8 @@ def prediction_frame(model, X):
     import dask
     import dask.dataframe as dd
 
+    if not hasattr(model, "classes_"):
+        return dd.from_dask_array(model.predict(X), columns="prediction").to_frame()
     classes = _output_classes(model.classes_)
     columns = ["label", *(f"proba_{_class_name(c)}" for c in model.classes_)]
     labels = model.predict(X).map_blocks(
@@ -605,11 +672,66 @@ def output_format(path: str) -> str:
     return _OUTPUT_EXTENSIONS[extension]
 
 
+# ------------------------------------------------------------ the estimator
+# The options each estimator takes besides solver, standardize, max_iter and
+# tol (which every one takes).
+_ESTIMATOR_OPTIONS = {
+    "logistic": ("C", "l1_ratio"),
+    "linear": (),
+    "ridge": ("alpha",),
+    "lasso": ("alpha",),
+    "elasticnet": ("alpha", "l1_ratio"),
+    "poisson": ("alpha", "l1_ratio"),
+    "gamma": ("alpha", "l1_ratio"),
+    "tweedie": ("alpha", "l1_ratio", "power", "link"),
+}
+
+
+def make_estimator(name: str, options: dict, verbose: int = 0):
+    """The unfitted estimator of ``--estimator name`` with the options the
+    user gave (None: not given, the estimator's default).
+
+    Raises
+    ------
+    click.UsageError
+        An option that this estimator does not take, or a combination that
+        it refuses (such as a smooth solver with an L1 penalty).
+    """
+    import dmltk
+
+    own = _ESTIMATOR_OPTIONS[name]
+    given = {key: value for key, value in options.items() if value is not None}
+    for key in ("C", "alpha", "l1_ratio", "power", "link"):
+        if key in given and key not in own:
+            flag = "--" + key.replace("_", "-")
+            takers = sorted(e for e, keys in _ESTIMATOR_OPTIONS.items() if key in keys)
+            raise click.UsageError(
+                f"{flag} does not apply to --estimator {name} (it applies to "
+                f"{', '.join(takers)})."
+            )
+    model = getattr(dmltk, ESTIMATORS[name])(verbose=verbose)
+    model.set_params(**given)
+    try:
+        model._validate_params()  # scikit-learn's check of every parameter
+        model._chosen_solver()
+        if hasattr(model, "_family"):
+            model._family()
+    except ValueError as error:
+        if "smooth penalties only" in str(error):
+            raise click.BadOptionUsage(
+                "solver",
+                f"--solver {given.get('solver')} cannot fit the L1 penalty of "
+                f"--estimator {name} with these options; use --solver owlqn or auto.",
+            ) from None
+        raise click.UsageError(str(error)) from None
+    return model
+
+
 # ------------------------------------------------------------------- commands
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="dmltk", prog_name="dmltk")
 def cli() -> None:
-    """Distributed logistic regression on Dask, from the command line.
+    """Distributed logistic regression and GLMs on Dask, from the command line.
 
     Every command runs on the Dask scheduler given by --scheduler (or
     $DMLTK_SCHEDULER), else on an embedded local cluster. Files are read and
@@ -628,26 +750,47 @@ def cli() -> None:
     help="Model file to write (replaced atomically if it exists).",
 )
 @click.option(
+    "--estimator",
+    type=click.Choice(list(ESTIMATORS)),
+    default="logistic",
+    show_default=True,
+    help="The model: logistic regression, or a regressor (linear, ridge, lasso, "
+    "elasticnet: squared error; poisson, gamma, tweedie: GLMs with a log link).",
+)
+@click.option(
     "--C",
     "C",
     type=click.FloatRange(min=0, min_open=True),
-    default=1.0,
-    show_default=True,
-    help="Inverse regularisation strength (inf: no penalty).",
+    help="logistic: inverse regularisation strength (inf: no penalty)  [default: 1.0]",
+)
+@click.option(
+    "--alpha",
+    type=click.FloatRange(min=0),
+    help="Regressors but linear: strength of the penalty  [default: 1.0]",
 )
 @click.option(
     "--l1-ratio",
     type=click.FloatRange(min=0, max=1),
-    default=0.0,
-    show_default=True,
-    help="Share of the penalty that is L1 (0: ridge, 1: lasso).",
+    help="Share of the penalty that is L1 (0: ridge, 1: lasso)  "
+    "[default: 0.5 for elasticnet, else 0]",
+)
+@click.option(
+    "--power",
+    type=float,
+    help="tweedie: the Tweedie power (0 normal, 1 Poisson, 2 Gamma)  [default: 0]",
+)
+@click.option(
+    "--link",
+    type=click.Choice(["auto", "identity", "log"]),
+    help="tweedie: the link (auto: identity for power 0, else log)",
 )
 @click.option(
     "--solver",
-    type=click.Choice(["auto", "lbfgs", "newton", "owlqn"]),
+    type=click.Choice(["auto", "lbfgs", "newton", "owlqn", "normal"]),
     default="auto",
     show_default=True,
-    help="auto: owlqn when --l1-ratio > 0, else lbfgs.",
+    help="auto: owlqn when the penalty has an L1 part, else lbfgs (normal "
+    "equations for the squared-error estimators on row blocks).",
 )
 @click.option(
     "--standardize/--no-standardize",
@@ -658,16 +801,14 @@ def cli() -> None:
 @click.option(
     "--max-iter",
     type=click.IntRange(min=0),
-    default=100,
-    show_default=True,
-    help="Largest number of solver iterations.",
+    help="Largest number of solver iterations  [default: the estimator's, 100 "
+    "for logistic]",
 )
 @click.option(
     "--tol",
     type=click.FloatRange(min=0),
-    default=1e-4,
-    show_default=True,
-    help="Stop when the scaled gradient is below this.",
+    help="Stop when the scaled gradient is below this  [default: the "
+    "estimator's, 1e-4 for logistic]",
 )
 @click.option(
     "--test-size",
@@ -693,8 +834,12 @@ def train(
     zero_based,
     blocksize,
     model_path,
+    estimator,
     C,
+    alpha,
     l1_ratio,
+    power,
+    link,
     solver,
     standardize,
     max_iter,
@@ -703,7 +848,7 @@ def train(
     seed,
     n_features,
 ) -> None:
-    """Fit logistic regression on DATA and write the model to OUT.
+    """Fit a model (--estimator) on DATA and write it to OUT.
 
     DATA (a file, a glob or a directory) is split into a training set and a
     held-out set (--test-size); the model is fitted on the first, its metrics
@@ -712,16 +857,14 @@ def train(
     import dask
 
     import dmltk
-    from dmltk.linear_model import choose_solver
 
-    try:
-        choose_solver(solver, l1_ratio, C)
-    except ValueError:
-        raise click.BadOptionUsage(
-            "solver",
-            f"--solver {solver} cannot fit an L1 penalty (--l1-ratio {l1_ratio}); "
-            "use --solver owlqn or auto.",
-        ) from None
+    model = make_estimator(
+        estimator,
+        {"C": C, "alpha": alpha, "l1_ratio": l1_ratio, "power": power, "link": link,
+         "solver": solver, "standardize": standardize, "max_iter": max_iter,
+         "tol": tol},
+        verbose=int(session.progress),
+    )  # fmt: skip
     spec = data_spec(data, data_format, label, zero_based, blocksize)
     _check_output_directory(model_path)
     with session.client():
@@ -736,15 +879,6 @@ def train(
             )
         else:
             X_train, y_train, X_test, y_test = X, y, None, None
-        model = dmltk.LogisticRegression(
-            C=C,
-            l1_ratio=l1_ratio,
-            solver=solver,
-            standardize=standardize,
-            max_iter=max_iter,
-            tol=tol,
-            verbose=int(session.progress),
-        )
         start = time.perf_counter()
         model.fit(X_train, y_train)
         session.result(_fit_summary(model, X_train.shape, time.perf_counter() - start))
@@ -780,10 +914,11 @@ def predict(
     model_path,
     out,
 ) -> None:
-    """Predict DATA with a model; write labels and probabilities to PRED.
+    """Predict DATA with a model; write its predictions to PRED.
 
     Each worker writes the predictions of the blocks it holds; nothing is
-    gathered here. Columns: label, then proba_<class> for each class.
+    gathered here. Columns: for a classifier label, then proba_<class> for
+    each class; for a regressor prediction (the predicted mean).
     """
     spec = data_spec(data, data_format, label, zero_based, blocksize)
     out_format = output_format(out)
@@ -828,8 +963,10 @@ def evaluate(
 ) -> None:
     """Metrics of a model on labelled DATA, computed on the workers.
 
-    accuracy, log_loss, roc_auc, precision, recall and f1 (the positive class
-    is the model's second class), and the confusion matrix.
+    A classifier's: accuracy, log_loss, roc_auc, precision, recall and f1
+    (the positive class is the model's second class), and the confusion
+    matrix. A regressor's: r2, mean_squared_error, mean_absolute_error, and
+    for the GLM regressors the mean deviance of their family and its D².
     """
     spec = data_spec(data, data_format, label, zero_based, blocksize)
     model = load_model(model_path)
@@ -839,10 +976,13 @@ def evaluate(
     if as_json:
         session.result(json.dumps(results))
         return
-    width = max(map(len, METRIC_NAMES))
-    for name in METRIC_NAMES:
+    names = [name for name in results if name != "confusion_matrix"]
+    width = max(map(len, names))
+    for name in names:
         value = results[name]
         session.result(f"{name:<{width}}  {'n/a' if value is None else f'{value:.6f}'}")
+    if "confusion_matrix" not in results:
+        return
     classes = ", ".join(_class_name(c) for c in model.classes_)
     matrix = results["confusion_matrix"]
     session.result(f"confusion matrix (rows: true, columns: {classes}): {matrix}")

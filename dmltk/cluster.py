@@ -30,7 +30,7 @@ WORKER_MODULES = (
     "dmltk._blocks",
     "dmltk._loss",
     "dmltk._tasks",
-    "dmltk._kernels",
+    "dmltk._loss._kernels",
     "dmltk._metric_blocks",
     "dmltk._prediction",
 )

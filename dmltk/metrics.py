@@ -1,22 +1,37 @@
-"""Classification metrics on dask arrays, reduced on the workers.
+"""Classification and regression metrics on dask arrays, reduced on the
+workers.
 
 Each function has the signature and meaning of its scikit-learn namesake
 (:mod:`sklearn.metrics`) and returns what it returns: a Python float, or a
-numpy array for :func:`confusion_matrix`. When no argument is a dask
-collection the call goes straight to scikit-learn.
+numpy array for :func:`confusion_matrix` (and ``multioutput="raw_values"``).
+When no argument is a dask collection the call goes straight to
+scikit-learn.
+
+Classification: :func:`accuracy_score`, :func:`precision_score`,
+:func:`recall_score`, :func:`f1_score`, :func:`confusion_matrix`,
+:func:`log_loss`, :func:`roc_auc_score`. Regression (1-D targets):
+:func:`r2_score`, :func:`mean_squared_error`, :func:`mean_absolute_error`,
+:func:`mean_poisson_deviance`, :func:`mean_gamma_deviance`,
+:func:`mean_tweedie_deviance`, :func:`d2_tweedie_score`.
 
 With dask arrays (or dask Series/DataFrames), every row block is turned into
 a small sufficient statistic where it lives: a weighted confusion table (at
-most one entry per pair of labels), per-label sums of log-probabilities, or
-a per-label histogram of scores. These are merged by a tree of fixed fan-in
-and only the merged statistic reaches the client, which finishes the metric
-with scikit-learn on a handful of weighted samples: no block of labels or
-scores is gathered. The per-block functions live in
-:mod:`dmltk._metric_blocks` (numpy only).
+most one entry per pair of labels), per-label sums of log-probabilities, a
+per-label histogram of scores, or, for regression, weighted sums of
+scikit-learn's per-row errors or deviances (for :func:`r2_score`, the
+weighted count, mean and centred sum of squares of ``y_true``). These are
+merged by a tree of fixed fan-in and only the merged statistic reaches the
+client, which finishes the metric (with scikit-learn, for classification,
+on a handful of weighted samples): no block of labels, targets or scores is
+gathered. The per-block functions live in :mod:`dmltk._metric_blocks`
+(numpy only).
 
 Inputs are aligned on the row blocks of ``y_true`` (others are rechunked if
 their blocks differ). Mismatched lengths are refused before anything is
-computed; NaN or infinity is refused with the row that holds it.
+computed; NaN or infinity is refused with the row that holds it, and so is a
+target or prediction outside a deviance's domain. Regression metrics compute
+in float64 (scikit-learn keeps float32 inputs in float32: for those, results
+differ from its own in about the seventh digit).
 
 Examples
 --------
@@ -29,12 +44,16 @@ Examples
 >>> metrics.confusion_matrix(y_true, y_pred)
 array([[2, 0],
        [1, 3]])
+>>> target = da.from_array([3.0, -0.5, 2.0, 7.0], chunks=3)
+>>> metrics.r2_score(target, da.from_array([2.5, 0.0, 2.0, 8.0], chunks=2))
+0.9486081370449679
 """
 
 from __future__ import annotations
 
 import functools
 import math
+import numbers
 import warnings
 from collections.abc import Callable
 
@@ -50,9 +69,16 @@ from ._distributed import reduce_row_blocks
 __all__ = [
     "accuracy_score",
     "confusion_matrix",
+    "d2_tweedie_score",
     "f1_score",
     "log_loss",
+    "mean_absolute_error",
+    "mean_gamma_deviance",
+    "mean_poisson_deviance",
+    "mean_squared_error",
+    "mean_tweedie_deviance",
     "precision_score",
+    "r2_score",
     "recall_score",
     "roc_auc_score",
 ]
@@ -629,3 +655,459 @@ def _roc_auc_and_bound(y_true, y_score, sample_weight, method, n_bins, max_exact
     auc = float(skm.roc_auc_score(true, score, sample_weight=weight))
     bound = blocks.binned_auc_error_bound(histogram) if len(summary.labels) == 2 else 0
     return auc, bound
+
+
+# -------------------------------------------------------------- regression
+_ERROR_AVERAGES = ("raw_values", "uniform_average")
+_R2_AVERAGES = ("raw_values", "uniform_average", "variance_weighted")
+
+
+def _target(value, name: str, metric: str):
+    """A 1-D dask or numpy array of targets (an (n, 1) column is flattened)."""
+    array = _as_array(value, name, (1, 2))
+    if array.ndim == 2 and array.shape[1] == 1:
+        array = array[:, 0]
+    if array.ndim == 2:
+        raise ValueError(
+            f"{metric} on dask input takes one output, but {name} has shape "
+            f"{array.shape}: multi-output targets are not supported there. Score "
+            "each output (column) on its own, or pass numpy arrays to use "
+            "scikit-learn."
+        )
+    return array
+
+
+def _regression_inputs(metric: str, y_true, y_pred, sample_weight) -> list:
+    """y_true, y_pred and sample_weight (or None) as 1-D dask arrays in the
+    row blocks of the first dask one; lengths checked."""
+    return _row_aligned(
+        y_true=_target(y_true, "y_true", metric),
+        y_pred=_target(y_pred, "y_pred", metric),
+        sample_weight=(
+            None
+            if sample_weight is None
+            else _as_array(sample_weight, "sample_weight", (1,))
+        ),
+    )
+
+
+def _few_rows(arrays: list) -> bool:
+    """Fewer than two rows: scikit-learn's special cases (an error for none,
+    NaN with a warning for the R^2 and D^2 of one) are left to scikit-learn,
+    on the computed rows."""
+    return arrays[0].shape[0] < 2
+
+
+def _sklearn_on(sklearn_metric: Callable, arrays: list, **options):
+    y_true, y_pred, weight = dask.compute(*arrays)
+    return sklearn_metric(y_true, y_pred, sample_weight=weight, **options)
+
+
+def _check_multioutput(
+    metric: str, multioutput, allowed: tuple[str, ...], none_allowed: bool = False
+) -> None:
+    """Refuse what scikit-learn refuses for one output: an unknown string,
+    or custom weights of the outputs."""
+    if (isinstance(multioutput, str) and multioutput in allowed) or (
+        multioutput is None and none_allowed
+    ):
+        return
+    if isinstance(multioutput, str) or multioutput is None:
+        among = "{" + ", ".join(repr(a) for a in allowed) + "}"
+        kinds = (
+            f"{among}, an array-like or None"
+            if none_allowed
+            else f"{among} or an array-like"
+        )
+        raise ValueError(
+            f"The 'multioutput' parameter of {metric} must be a str among {kinds}. "
+            f"Got {multioutput!r} instead."
+        )
+    raise ValueError("Custom weights are useful only in multi-output cases.")
+
+
+def _one_output(value: float, multioutput):
+    """A single output's value as scikit-learn returns it: an array of one
+    for ``multioutput="raw_values"``, else the float."""
+    if isinstance(multioutput, str) and multioutput == "raw_values":
+        return np.array([value])
+    return value
+
+
+def _tweedie(power, metric: str) -> blocks.TweedieDeviance:
+    """The Tweedie deviance of ``power``, checked as scikit-learn checks it."""
+    if not isinstance(power, numbers.Real) or not (power <= 0 or power >= 1):
+        raise ValueError(
+            f"The 'power' parameter of {metric} must be a float in the range "
+            f"(-inf, 0.0] or a float in the range [1.0, inf). Got {power!r} "
+            "instead."
+        )
+    return blocks.TweedieDeviance(power)
+
+
+def _mean_losses(arrays: list, loss, null_mean: float | None = None) -> np.ndarray:
+    """Weighted means of ``loss(y_true, y_pred)`` (and, with ``null_mean``,
+    of ``loss(y_true, null_mean)``), in one pass on the workers."""
+    stats = _reduce(blocks.loss_sums_block, arrays, blocks.merge_sums, loss, null_mean)
+    return stats.means()
+
+
+def _mean_error(
+    sklearn_metric: Callable, loss, y_true, y_pred, sample_weight, multioutput
+):
+    """mean_squared_error or mean_absolute_error: the weighted mean of a
+    per-row loss, on the workers for dask input."""
+    if not _any_dask(y_true, y_pred, sample_weight):
+        return sklearn_metric(
+            y_true, y_pred, sample_weight=sample_weight, multioutput=multioutput
+        )
+    metric = sklearn_metric.__name__
+    arrays = _regression_inputs(metric, y_true, y_pred, sample_weight)
+    if _few_rows(arrays):
+        return _sklearn_on(sklearn_metric, arrays, multioutput=multioutput)
+    _check_multioutput(metric, multioutput, _ERROR_AVERAGES)
+    return _one_output(float(_mean_losses(arrays, loss)[0]), multioutput)
+
+
+def mean_squared_error(
+    y_true, y_pred, *, sample_weight=None, multioutput="uniform_average"
+) -> float | np.ndarray:
+    return _mean_error(
+        skm.mean_squared_error,
+        blocks.TweedieDeviance(0),  # power 0: (y_true - y_pred) ** 2
+        y_true,
+        y_pred,
+        sample_weight,
+        multioutput,
+    )
+
+
+def mean_absolute_error(
+    y_true, y_pred, *, sample_weight=None, multioutput="uniform_average"
+) -> float | np.ndarray:
+    return _mean_error(
+        skm.mean_absolute_error,
+        blocks.AbsoluteError(),
+        y_true,
+        y_pred,
+        sample_weight,
+        multioutput,
+    )
+
+
+_ERROR_PARAMETERS = """
+    For dask input each row block sends its weighted count and weighted sum
+    of errors; the client divides.
+
+    Parameters
+    ----------
+    y_true : array-like or dask array/Series of shape (n_samples,)
+        Ground truth (correct) target values. On dask input, one output
+        only: an ``(n_samples, 1)`` column is flattened, wider targets are
+        refused.
+    y_pred : array-like or dask array/Series of shape (n_samples,)
+        Estimated target values, such as a model's ``predict``.
+    sample_weight : array-like or dask array of shape (n_samples,), optional
+        Weights of the samples.
+    multioutput : {"raw_values", "uniform_average"} or array-like, \
+default="uniform_average"
+        With one output, ``"raw_values"`` returns the error as an array of
+        one and ``"uniform_average"`` as a float; custom weights of the
+        outputs are refused, as scikit-learn refuses them for one output.
+
+    Returns
+    -------
+    float or ndarray of shape (1,)
+        Non-negative, best at 0.0.
+
+    Raises
+    ------
+    ValueError
+        Lengths differ; NaN or infinity (with its row); every sample weight
+        zero.
+    ZeroDivisionError
+        Sample weights that sum to zero.
+"""
+mean_squared_error.__doc__ = (
+    """Mean squared error ``sum(w * (y_true - y_pred) ** 2) / sum(w)``.
+
+    Same as :func:`sklearn.metrics.mean_squared_error` (1-D targets),
+    averaged on the workers for dask input.
+"""
+    + _ERROR_PARAMETERS
+)
+mean_absolute_error.__doc__ = (
+    """Mean absolute error ``sum(w * |y_true - y_pred|) / sum(w)``.
+
+    Same as :func:`sklearn.metrics.mean_absolute_error` (1-D targets),
+    averaged on the workers for dask input.
+"""
+    + _ERROR_PARAMETERS
+)
+
+
+def r2_score(
+    y_true,
+    y_pred,
+    *,
+    sample_weight=None,
+    multioutput="uniform_average",
+    force_finite: bool = True,
+) -> float | np.ndarray:
+    """R^2, the coefficient of determination: ``1 - SS_res / SS_tot``.
+
+    Same as :func:`sklearn.metrics.r2_score` (1-D targets), with
+    ``SS_res = sum(w * (y_true - y_pred) ** 2)`` and
+    ``SS_tot = sum(w * (y_true - mean) ** 2)`` about the weighted mean of
+    ``y_true``. Best at 1.0; 0.0 for the constant prediction of the mean;
+    it can be negative.
+
+    For dask input it takes **one pass**: each row block sends its weighted
+    count, its weighted sum of ``y_true``, its sum of squares about its own
+    mean and its ``SS_res``; the merge moves each part's squares to the
+    common mean with Chan, Golub and LeVeque's parallel formula
+    (:func:`dmltk._metric_blocks.merge_r2`). For non-negative weights that
+    is a sum of non-negative terms, as accurate as scikit-learn's two passes
+    even when the mean is large against the spread, where
+    ``sum(w * y ** 2) - S ** 2 / W`` would lose every digit.
+
+    Parameters
+    ----------
+    y_true : array-like or dask array/Series of shape (n_samples,)
+        Ground truth (correct) target values. On dask input, one output
+        only: an ``(n_samples, 1)`` column is flattened, wider targets are
+        refused.
+    y_pred : array-like or dask array/Series of shape (n_samples,)
+        Estimated target values, such as a model's ``predict``.
+    sample_weight : array-like or dask array of shape (n_samples,), optional
+        Weights of the samples.
+    multioutput : {"raw_values", "uniform_average", "variance_weighted"}, \
+array-like or None, default="uniform_average"
+        With one output, ``"raw_values"`` returns the score as an array of
+        one; the others (and None) return it as a float; custom weights of
+        the outputs are refused, as scikit-learn refuses them for one output.
+    force_finite : bool, default=True
+        For a constant ``y_true`` (``SS_tot = 0``), return 1.0 for perfect
+        predictions and 0.0 otherwise, rather than NaN and ``-inf``.
+
+    Returns
+    -------
+    float or ndarray of shape (1,)
+        NaN, with scikit-learn's ``UndefinedMetricWarning``, for fewer than
+        two samples.
+
+    Raises
+    ------
+    ValueError
+        Lengths differ; NaN or infinity (with its row); every sample weight
+        zero.
+    ZeroDivisionError
+        Sample weights that sum to zero.
+    """
+    if not _any_dask(y_true, y_pred, sample_weight):
+        return skm.r2_score(
+            y_true,
+            y_pred,
+            sample_weight=sample_weight,
+            multioutput=multioutput,
+            force_finite=force_finite,
+        )
+    arrays = _regression_inputs("r2_score", y_true, y_pred, sample_weight)
+    if _few_rows(arrays):
+        return _sklearn_on(
+            skm.r2_score, arrays, multioutput=multioutput, force_finite=force_finite
+        )
+    _check_multioutput("r2_score", multioutput, _R2_AVERAGES, none_allowed=True)
+    stats = _reduce(blocks.r2_block, arrays, blocks.merge_r2)
+    blocks.check_weight_total(stats.nonzero, stats.weight)
+    score = _explained(stats.residual, stats.squares, force_finite)
+    return _one_output(score, multioutput)
+
+
+def _explained(numerator: float, denominator: float, force_finite: bool) -> float:
+    """``1 - numerator / denominator`` for one output, as scikit-learn's R^2
+    assembles it (numpy division: NaN or ``-inf`` with a RuntimeWarning for
+    a zero denominator, unless ``force_finite``)."""
+    if not force_finite:
+        return float(1 - np.float64(numerator) / np.float64(denominator))
+    if numerator == 0:
+        return 1.0
+    if denominator == 0:
+        return 0.0
+    return float(1 - numerator / denominator)
+
+
+def mean_tweedie_deviance(y_true, y_pred, *, sample_weight=None, power=0) -> float:
+    """Mean Tweedie deviance ``sum(w * d_p(y_true, y_pred)) / sum(w)``.
+
+    Same as :func:`sklearn.metrics.mean_tweedie_deviance`, with the same
+    per-row unit deviance ``d_p`` to the last bit
+    (:class:`dmltk._metric_blocks.TweedieDeviance`). For dask input each row
+    block checks its rows against the domain of ``power`` and sends its
+    weighted count and weighted sum of deviances.
+
+    Parameters
+    ----------
+    y_true : array-like or dask array/Series of shape (n_samples,)
+        Ground truth (correct) target values; one output.
+    y_pred : array-like or dask array/Series of shape (n_samples,)
+        Estimated target values, such as a model's ``predict``.
+    sample_weight : array-like or dask array of shape (n_samples,), optional
+        Weights of the samples.
+    power : float, default=0
+        Tweedie power, ``power <= 0`` or ``power >= 1``. Domains:
+
+        - ``power < 0`` (extreme stable): ``y_pred > 0``.
+        - ``power = 0`` (normal): any; the mean squared error.
+        - ``power = 1`` (Poisson) and ``1 < power < 2`` (compound Poisson):
+          ``y_true >= 0`` and ``y_pred > 0``.
+        - ``power >= 2`` (2: Gamma, 3: inverse Gaussian): ``y_true > 0`` and
+          ``y_pred > 0``.
+
+    Returns
+    -------
+    float
+        Non-negative, best at 0.0.
+
+    Raises
+    ------
+    ValueError
+        ``0 < power < 1``; lengths differ; NaN or infinity; a value outside
+        the domain of ``power`` (scikit-learn's message, and the first row of
+        a block that holds one); every sample weight zero.
+    ZeroDivisionError
+        Sample weights that sum to zero.
+    """
+    if not _any_dask(y_true, y_pred, sample_weight):
+        return skm.mean_tweedie_deviance(
+            y_true, y_pred, sample_weight=sample_weight, power=power
+        )
+    loss = _tweedie(power, "mean_tweedie_deviance")
+    arrays = _regression_inputs("mean_tweedie_deviance", y_true, y_pred, sample_weight)
+    if _few_rows(arrays):
+        return _sklearn_on(skm.mean_tweedie_deviance, arrays, power=power)
+    return float(_mean_losses(arrays, loss)[0])
+
+
+def mean_poisson_deviance(y_true, y_pred, *, sample_weight=None) -> float:
+    """Mean Poisson deviance: :func:`mean_tweedie_deviance` with ``power=1``.
+
+    Same as :func:`sklearn.metrics.mean_poisson_deviance`, averaged on the
+    workers for dask input.
+
+    Parameters
+    ----------
+    y_true : array-like or dask array/Series of shape (n_samples,)
+        Ground truth (correct) target values, ``y_true >= 0``.
+    y_pred : array-like or dask array/Series of shape (n_samples,)
+        Estimated target values, ``y_pred > 0``.
+    sample_weight : array-like or dask array of shape (n_samples,), optional
+        Weights of the samples.
+
+    Returns
+    -------
+    float
+        Non-negative, best at 0.0.
+
+    Raises
+    ------
+    ValueError
+        As :func:`mean_tweedie_deviance`: a negative ``y_true`` or a
+        non-positive ``y_pred`` is refused with its row.
+    """
+    return mean_tweedie_deviance(y_true, y_pred, sample_weight=sample_weight, power=1)
+
+
+def mean_gamma_deviance(y_true, y_pred, *, sample_weight=None) -> float:
+    """Mean Gamma deviance: :func:`mean_tweedie_deviance` with ``power=2``.
+
+    Same as :func:`sklearn.metrics.mean_gamma_deviance`, averaged on the
+    workers for dask input. Invariant to a scaling of the target: it
+    measures relative errors.
+
+    Parameters
+    ----------
+    y_true : array-like or dask array/Series of shape (n_samples,)
+        Ground truth (correct) target values, ``y_true > 0``.
+    y_pred : array-like or dask array/Series of shape (n_samples,)
+        Estimated target values, ``y_pred > 0``.
+    sample_weight : array-like or dask array of shape (n_samples,), optional
+        Weights of the samples.
+
+    Returns
+    -------
+    float
+        Non-negative, best at 0.0.
+
+    Raises
+    ------
+    ValueError
+        As :func:`mean_tweedie_deviance`: a non-positive ``y_true`` or
+        ``y_pred`` is refused with its row.
+    """
+    return mean_tweedie_deviance(y_true, y_pred, sample_weight=sample_weight, power=2)
+
+
+def d2_tweedie_score(y_true, y_pred, *, sample_weight=None, power=0) -> float:
+    """D^2, the fraction of Tweedie deviance explained.
+
+    Same as :func:`sklearn.metrics.d2_tweedie_score`: ``1 - D(y_pred) /
+    D(mean)``, with ``D(m)`` the mean Tweedie deviance of predicting ``m``
+    and ``mean`` the weighted mean of ``y_true``. Best at 1.0; 0.0 for the
+    constant prediction of the mean; it can be negative. With ``power=0`` it
+    is R^2.
+
+    For dask input it takes **two passes**, each one reduction on the
+    workers: the weighted count and sum of ``y_true`` (the mean), then, for
+    every row, the deviance of ``y_pred`` and that of the mean, summed.
+    Lazy inputs (a model's predictions) are persisted for the call, so they
+    are computed once.
+
+    Why two: the deviance of a constant is not a sum of per-block
+    statistics in general. A one-pass form exists (the deviance is a Bregman
+    divergence, so a block's deviance about any ``m`` is its deviance about
+    its own mean plus its weight times the deviance of its mean from ``m``),
+    but it breaks down where scikit-learn's formulas are delicate: negative
+    block means with ``power < 0``, blocks of zeros with ``1 < power < 2``.
+    Two passes compute every row's deviance with scikit-learn's formula, at
+    the same mean up to rounding.
+
+    Parameters
+    ----------
+    y_true : array-like or dask array/Series of shape (n_samples,)
+        Ground truth (correct) target values; one output.
+    y_pred : array-like or dask array/Series of shape (n_samples,)
+        Estimated target values, such as a model's ``predict``.
+    sample_weight : array-like or dask array of shape (n_samples,), optional
+        Weights of the samples.
+    power : float, default=0
+        Tweedie power, ``power <= 0`` or ``power >= 1``; its domain applies
+        to ``y_true`` and ``y_pred`` as in :func:`mean_tweedie_deviance`.
+
+    Returns
+    -------
+    float
+        NaN, with scikit-learn's ``UndefinedMetricWarning``, for fewer than
+        two samples.
+
+    Raises
+    ------
+    ValueError
+        As :func:`mean_tweedie_deviance`.
+    ZeroDivisionError
+        A constant ``y_true`` (the mean's deviance is 0), as in scikit-learn;
+        sample weights that sum to zero.
+    """
+    if not _any_dask(y_true, y_pred, sample_weight):
+        return skm.d2_tweedie_score(
+            y_true, y_pred, sample_weight=sample_weight, power=power
+        )
+    loss = _tweedie(power, "d2_tweedie_score")
+    arrays = _regression_inputs("d2_tweedie_score", y_true, y_pred, sample_weight)
+    if _few_rows(arrays):
+        return _sklearn_on(skm.d2_tweedie_score, arrays, power=power)
+    arrays = _persist_lazy(arrays)
+    target, _, weight = arrays
+    mean = _reduce(blocks.target_sums_block, [target, weight], blocks.merge_sums)
+    model, null = _mean_losses(arrays, loss, float(mean.means()[0]))
+    return 1 - float(model) / float(null)

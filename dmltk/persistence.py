@@ -46,7 +46,8 @@ holding:
 Loading parses JSON and ``.npy`` data only: nothing in the file is executed,
 and no pickle is ever read (a pickle, a ``.npy`` of objects or any file that
 is not as above raises :class:`ValueError`). Only estimator classes of an
-allow-list can be named (currently ``dmltk.LogisticRegression``); their
+allow-list can be named (``dmltk.LogisticRegression`` and the regressors of
+:mod:`dmltk.linear_model`); their
 parameters are validated and their fitted attributes checked for consistent
 shapes. Readers refuse files of a newer ``format_version``; a new version is
 needed only for changes an older reader would misread (new estimator
@@ -74,6 +75,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from . import linear_model
 from .linear_model import LogisticRegression
 
 FORMAT_NAME = "dmltk-model"
@@ -89,15 +91,34 @@ _NON_FINITE = ("nan", "inf", "-inf")
 _ATTRIBUTE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*_")
 
 
+def _is_fitted(model, required: tuple, where: str) -> bool:
+    """Whether ``model`` holds fitted attributes: none of ``required`` (saved
+    before fit), or all of them (else ValueError naming the missing)."""
+    present = [name for name in required if hasattr(model, name)]
+    missing = sorted(set(required) - set(present))
+    if present and missing:
+        raise ValueError(f"{where}: fitted attribute(s) {missing} are missing.")
+    return bool(present)
+
+
+def _report(model, n_features, problems: list, where: str) -> None:
+    """Add the check of ``feature_names_in_`` to ``problems``; raise
+    ValueError listing them all, if any."""
+    names = getattr(model, "feature_names_in_", None)
+    if names is not None and (names.ndim != 1 or len(names) != n_features):
+        problems.append(f"feature_names_in_ of shape {names.shape}")
+    if problems:
+        raise ValueError(
+            f"{where}: the fitted attributes do not fit together: "
+            f"{'; '.join(problems)}."
+        )
+
+
 def _check_linear_classifier(model, where: str) -> None:
     """Shapes of a fitted linear classifier agree with each other."""
-    required = ("classes_", "coef_", "intercept_", "n_features_in_")
-    present = [name for name in required if hasattr(model, name)]
-    if not present:
+    if not _is_fitted(model, ("classes_", "coef_", "intercept_", "n_features_in_"),
+                      where):  # fmt: skip
         return  # saved before fit
-    missing = sorted(set(required) - set(present))
-    if missing:
-        raise ValueError(f"{where}: fitted attribute(s) {missing} are missing.")
     coef, intercept, classes = model.coef_, model.intercept_, model.classes_
     n_features = model.n_features_in_
     problems = []
@@ -110,20 +131,46 @@ def _check_linear_classifier(model, where: str) -> None:
     expected_classes = 2 if coef.ndim == 2 and coef.shape[0] == 1 else len(coef)
     if classes.ndim != 1 or len(np.unique(classes)) != expected_classes:
         problems.append(f"classes_ {classes.tolist()!r} for coef_ {coef.shape}")
-    names = getattr(model, "feature_names_in_", None)
-    if names is not None and (names.ndim != 1 or len(names) != n_features):
-        problems.append(f"feature_names_in_ of shape {names.shape}")
-    if problems:
-        raise ValueError(
-            f"{where}: the fitted attributes do not fit together: "
-            f"{'; '.join(problems)}."
-        )
+    _report(model, n_features, problems, where)
 
+
+def _check_linear_regressor(model, where: str) -> None:
+    """Shapes of a fitted linear regressor agree with each other."""
+    if not _is_fitted(model, ("coef_", "intercept_", "n_features_in_"), where):
+        return  # saved before fit
+    coef, intercept, n_features = model.coef_, model.intercept_, model.n_features_in_
+    problems = []
+    if not isinstance(n_features, int) or n_features < 1:
+        problems.append(f"n_features_in_={n_features!r} is not a positive int")
+    elif (
+        not isinstance(coef, np.ndarray)
+        or coef.shape != (n_features,)
+        or coef.dtype.kind != "f"
+    ):
+        problems.append(f"coef_ of shape {np.shape(coef)} for {n_features} features")
+    if not isinstance(intercept, float):
+        problems.append(f"intercept_={intercept!r} is not a float")
+    _report(model, n_features, problems, where)
+
+
+_REGRESSORS = (
+    "ElasticNet",
+    "GammaRegressor",
+    "Lasso",
+    "LinearRegression",
+    "PoissonRegressor",
+    "Ridge",
+    "TweedieRegressor",
+)
 
 # The classes a model file may name, with the check of their fitted state.
 # Loading never imports anything a file names: it looks names up here.
 ALLOWED_ESTIMATORS: dict[str, tuple[type, Callable]] = {
     "dmltk.LogisticRegression": (LogisticRegression, _check_linear_classifier),
+    **{
+        f"dmltk.{name}": (getattr(linear_model, name), _check_linear_regressor)
+        for name in _REGRESSORS
+    },
 }
 
 
@@ -133,7 +180,7 @@ def save(model, path: str | os.PathLike) -> None:
 
     Parameters
     ----------
-    model : dmltk.LogisticRegression
+    model : dmltk.LogisticRegression or a regressor of dmltk.linear_model
         Fitted or not.
     path : str or path-like
         Destination, replaced if it exists. The temporary file is created
@@ -346,8 +393,8 @@ def load(path: str | os.PathLike):
     Returns
     -------
     estimator
-        Of a class of the allow-list (``dmltk.LogisticRegression``), with
-        its parameters and fitted attributes.
+        Of a class of the allow-list (``dmltk.LogisticRegression`` and the
+        regressors), with its parameters and fitted attributes.
 
     Raises
     ------

@@ -17,6 +17,7 @@ reported as not converged.
 
 from __future__ import annotations
 
+import threading
 import time
 import warnings
 from collections import deque
@@ -134,6 +135,7 @@ def minimize_lbfgs(
     tol: float,
     max_iter: int,
     progress: Callable[[int, float, float], None] | None = None,
+    bounds: list | None = None,
 ) -> SolverResult:
     """Minimise a smooth function with scipy's L-BFGS-B, as scikit-learn does.
 
@@ -155,6 +157,9 @@ def minimize_lbfgs(
     progress : callable, optional
         Called after every iteration as ``progress(iteration, value,
         max_abs_gradient)``.
+    bounds : list of (low, high), optional
+        Bounds of each coordinate (None for none), as scipy takes them; the
+        stopping test is then on the projected gradient.
 
     Returns
     -------
@@ -166,6 +171,7 @@ def minimize_lbfgs(
         np.asarray(x0, dtype=np.float64),
         method="L-BFGS-B",
         jac=True,
+        bounds=bounds,
         callback=recorder.iteration,
         options={
             "maxiter": max_iter,
@@ -398,3 +404,113 @@ def _two_loop(vector: np.ndarray, pairs) -> np.ndarray:
         beta = rho * float(y @ q)
         q += (alpha - beta) * s
     return q
+
+
+class _Stopped(Exception):
+    """Raised in a job whose batch will never come: another job or the
+    batch evaluation failed."""
+
+
+def run_side_by_side(
+    jobs: list[Callable[[Callable[[np.ndarray], np.ndarray]], object]],
+    evaluate_batch: Callable[[list[tuple[int, np.ndarray]]], list[np.ndarray]],
+) -> list:
+    """Run many solver jobs side by side, serving their evaluations together.
+
+    Each job is a function of one argument, ``evaluate``: it runs any solver
+    loop of this module (or several, one after the other, as a path does)
+    and calls ``evaluate(x)`` wherever a single run would evaluate its
+    function at ``x``. Every job runs in a thread of its own, keeping its
+    own solver state; each time every job still running waits on an
+    evaluation, ``evaluate_batch`` gets all their requests at once, as
+    ``[(job index, x), ...]`` in job order, and returns one answer per
+    request. A job that has finished leaves the batch, so the batch shrinks
+    as the jobs converge. Each job's sequence of evaluations is the one it
+    would make alone: the result does not depend on how the jobs are timed.
+
+    Parameters
+    ----------
+    jobs : list of callable
+        ``job(evaluate) -> result``.
+    evaluate_batch : callable
+        ``evaluate_batch(requests) -> answers``, one pass over the data for
+        all the requests.
+
+    Returns
+    -------
+    list
+        Every job's result, in job order.
+
+    Raises
+    ------
+    Exception
+        The first exception raised by a job or by ``evaluate_batch``, once
+        every thread has stopped.
+    """
+    condition = threading.Condition()
+    pending: dict[int, np.ndarray] = {}
+    answers: dict[int, np.ndarray] = {}
+    running = set(range(len(jobs)))
+    failures: list[BaseException] = []
+    results: list = [None] * len(jobs)
+
+    def evaluator_of(index: int) -> Callable[[np.ndarray], np.ndarray]:
+        def evaluate(x: np.ndarray) -> np.ndarray:
+            with condition:
+                pending[index] = x
+                condition.notify_all()
+                while index not in answers:
+                    if failures:
+                        raise _Stopped
+                    condition.wait()
+                return answers.pop(index)
+
+        return evaluate
+
+    def body(index: int) -> None:
+        try:
+            results[index] = jobs[index](evaluator_of(index))
+        except _Stopped:
+            pass
+        except BaseException as error:  # re-raised by the calling thread
+            with condition:
+                failures.append(error)
+        finally:
+            with condition:
+                running.discard(index)
+                pending.pop(index, None)
+                condition.notify_all()
+
+    threads = [
+        threading.Thread(
+            target=body, args=(index,), daemon=True, name=f"dmltk-job-{index}"
+        )
+        for index in range(len(jobs))
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        while True:
+            with condition:
+                while running and not failures and len(pending) < len(running):
+                    condition.wait()
+                if failures or not running:
+                    break
+                requests = sorted(pending.items())
+                pending.clear()
+            outputs = evaluate_batch(requests)
+            with condition:
+                answers.update(
+                    (index, output)
+                    for (index, _), output in zip(requests, outputs, strict=True)
+                )
+                condition.notify_all()
+    except BaseException as error:
+        with condition:
+            failures.insert(0, error)
+            condition.notify_all()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise failures[0]
+    return results

@@ -12,8 +12,10 @@ process of the ``dmltk_benchmarks`` runner on ``dmltk.connect``'s 2 workers x
 
 For each it prints the partition time, fit time, evaluations, bytes the
 workers sent per evaluation (``fit_stats_``: all of it, and the part that
-went to other workers rather than to the client) and ratios against the row
-layout. Not a test: run it by hand, for example::
+went to other workers rather than to the client), ratios against the row
+layout, and memory: X's bytes, the peak resident memory of the child's
+whole tree (its client and both workers) while the fit ran, and over the
+child's life (partitioning included). Not a test: run it by hand, for example::
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python scripts/bench_layouts.py
 """
@@ -39,6 +41,8 @@ COLUMNS = [
     ("mb_workers_per_eval", "w-to-w MB/eval", ".3f"),
     ("fit_per_rows", "fit / rows", ".2f"),
     ("mb_per_rows", "MB / rows", ".3f"),
+    ("x_gb", "X GB", ".2f"),
+    ("fit_peak_gb", "fit peak GB", ".2f"),
     ("peak_gb", "peak GB", ".2f"),
 ]
 
@@ -115,6 +119,8 @@ def main(argv=None) -> None:
         ]  # fmt: skip
         rows = runner.run_all(runs, options)
         fitted = layout_rows(rows)
+        for row in fitted:
+            row["x_gb"] = problem.nbytes / 1e9
         all_rows += rows
         print(f"\n{name}: {n:,} x {d:,}, tol={args.tol}")
         print(report.format_table(fitted, COLUMNS))

@@ -153,29 +153,33 @@ def reference_cases() -> list[dict]:
     return cases
 
 
-def _spark_session():
-    # The benchmarks' one Spark session helper (local[2], quiet, no UI).
+def spark_reference_session():
+    """The benchmarks' one Spark session helper (local[2], quiet, no UI)."""
     from dmltk_benchmarks.cluster import spark_session
 
     return spark_session("dmltk-spark-reference")
 
 
-def _spark_frame(spark, dataset: str, weights: str):
-    """A cached ``(label, weight, features)`` DataFrame of a data set."""
+def spark_frame(spark, X: np.ndarray, y: np.ndarray, weights: np.ndarray):
+    """A cached ``(label, weight, features)`` DataFrame of numpy arrays."""
     from pyspark.ml.linalg import Vectors
 
-    X, y = load_dataset(dataset)
-    w = sample_weights(weights, len(y))
     rows = [
         (float(label), float(weight), Vectors.dense(row.tolist()))
-        for label, weight, row in zip(y, w, X, strict=True)
+        for label, weight, row in zip(y, weights, X, strict=True)
     ]
     frame = spark.createDataFrame(rows, ["label", "weight", "features"]).cache()
     frame.count()
     return frame
 
 
-def _spark_features_std(frame, weighted: bool) -> list[float]:
+def _spark_frame(spark, dataset: str, weights: str):
+    """A cached ``(label, weight, features)`` DataFrame of a data set."""
+    X, y = load_dataset(dataset)
+    return spark_frame(spark, X, y, sample_weights(weights, len(y)))
+
+
+def spark_features_std(frame, weighted: bool) -> list[float]:
     """Spark's ``Summarizer`` std of the features, the one standardization uses."""
     from pyspark.ml.stat import Summarizer
 
@@ -232,7 +236,7 @@ def generate_reference() -> dict:
     """
     import pyspark
 
-    spark = _spark_session()
+    spark = spark_reference_session()
     try:
         versions = {
             "pyspark": pyspark.__version__,
@@ -243,7 +247,7 @@ def generate_reference() -> dict:
         cases = reference_cases()
         for dataset, weights in DATA_SETTINGS:
             frame = _spark_frame(spark, dataset, weights)
-            features_std[f"{dataset}|{weights}"] = _spark_features_std(
+            features_std[f"{dataset}|{weights}"] = spark_features_std(
                 frame, weighted=weights != "none"
             )
             for case in cases:

@@ -1,5 +1,5 @@
 """The numpy reference for dmltk._loss: the block math as it was written before
-the compiled kernels (dmltk._kernels), kept for tests to compare against.
+the compiled kernels (dmltk._loss._kernels), kept for tests to compare against.
 
 The logistic loss, its gradient and Hessian products on ONE block.
 
@@ -36,7 +36,8 @@ from scipy.special import expit, log_expit, logsumexp
 
 # Packing of coefficients and targets is shared with the code under test: only
 # the numpy math below is the reference.
-from dmltk._loss import _aligned, split_coef, split_targets, stacked_weights
+from dmltk._loss import split_coef, split_targets, stacked_weights
+from dmltk._loss._block import _aligned
 
 # Rows of a dense block are processed in slices of about this many bytes, so
 # that the slice read for the margins is still in cache when the gradient

@@ -1,24 +1,33 @@
 """Golden master of the benchmarks: their problems, tiny, through their runner.
 
 Runs each registered fit problem of ``scripts/dmltk_benchmarks`` at 600 x 5
-through the same runner, adapters and scoring as ``scripts/bench.py``, for
-dmltk and scikit-learn (each system's fits in one child process), and checks
-that both reach the same reference objective
-(``dmltk._testing.sklearn_objective``, relative 1e-6) and that the generated
-data has not changed. Spark and dask-ml are left out to keep this short;
-``scripts/bench.py --spark`` exercises them.
+through the same runner, adapters and scoring as ``scripts/bench.py``,
+``bench_features.py`` and ``bench_glm.py``, for dmltk and scikit-learn (each
+system's fits in one child process), and checks that both reach the same
+reference objective (``dmltk._testing.sklearn_objective``, or
+``dmltk_benchmarks.objectives.regression_objective``; relative 1e-6) and that
+the generated data has not changed. Spark and dask-ml are left out to keep
+this short (``scripts/bench.py --spark`` and ``scripts/bench_glm.py``
+exercise them); dask-ml's penalty translation is checked on numpy, and the
+reference regression objective against scikit-learn's deviances.
 """
 
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
 sys.path.insert(0, str(SCRIPTS))
 
-from dmltk_benchmarks import runner, suites  # noqa: E402
+from dmltk_benchmarks import objectives, runner, suites  # noqa: E402
 from dmltk_benchmarks.problems import get_problem  # noqa: E402
+
+# The regression problems with a larger alpha than the benchmark's, so that
+# a penalty translated wrongly (Ridge's alpha * n) moves the optimum by more
+# than the 1e-6 checked.
+GLM_ALPHA = 0.05
 
 # problem -> (options, the suite's dmltk and scikit-learn runs, golden sums
 # of X (float64) and y at 600 x 5 in 3 blocks, seed 0)
@@ -37,6 +46,26 @@ CASES = {
         {},
         (suites.FEATURES["l1"], "dmltk", "sklearn-saga"),
         (-21.530511064657937, 317.0),
+    ),
+    "squared-error": (
+        {"alpha": GLM_ALPHA},
+        (suites.GLM["squared-error"], "dmltk", "sklearn-ridge"),
+        (733.7581847132575, 138.06773797226467),
+    ),
+    "poisson": (
+        {"alpha": GLM_ALPHA},
+        (suites.GLM["poisson"], "dmltk", "sklearn"),
+        (733.7581847132575, 944.0),
+    ),
+    "gamma": (
+        {"alpha": GLM_ALPHA},
+        (suites.GLM["gamma"], "dmltk", "sklearn"),
+        (733.7581847132575, 911.0330232835192),
+    ),
+    "tweedie": (
+        {"alpha": GLM_ALPHA},
+        (suites.GLM["tweedie"], "dmltk", "sklearn"),
+        (733.7581847132575, 1011.3021005070626),
     ),
 }
 # Tight enough that both systems end within 1e-6 of the optimum; dmltk on
@@ -84,6 +113,73 @@ def test_benchmark_problem_agrees_through_the_runner(name, fitted):
     assert runner.same_data(mine[0], facts)
     assert mine[0]["fit_stats"]["evaluations"] > 0
     assert mine[0]["per_dmltk"] == 1.0
+    if problem.is_regression:
+        # Both at the reference optimum, not merely agreeing on one penalty
+        # translated alike (Ridge's alpha * n).
+        X, y = problem.numpy_data()
+        coef = np.append(mine[0]["coef"][0], mine[0]["intercept"][0])
+        assert np.abs(_reference_gradient(problem, X, y, coef)).max() < 1e-6
+
+
+def _reference_gradient(problem, X, y, coef, step=1e-6):
+    """Central differences of the reference objective at ``[w, b]``."""
+
+    def f(c):
+        return runner.objective(problem, X, y, c[:-1], c[-1:])
+
+    basis = np.eye(coef.size) * step
+    return np.array([(f(coef + e) - f(coef - e)) / (2 * step) for e in basis])
+
+
+@pytest.mark.parametrize("name", ["squared-error", "poisson", "gamma", "tweedie"])
+def test_regression_objective_is_sklearns(name):
+    """The reference objective: scikit-learn's mean Tweedie deviance / 2 and
+    D^2, plus alpha/2 ||w||^2."""
+    from sklearn.metrics import d2_tweedie_score, mean_tweedie_deviance
+
+    problem = get_problem(name, 600, 5, blocks=3, alpha=GLM_ALPHA)
+    X, y = problem.numpy_data()
+    w, b = np.linspace(-0.2, 0.3, 5), 0.1
+    mu = X @ w + b if problem.power == 0 else np.exp(X @ w + b)
+    expected = mean_tweedie_deviance(y, mu, power=problem.power) / 2
+    expected += GLM_ALPHA / 2 * (w @ w)
+    found = objectives.regression_objective(X, y, w, b, problem.power, GLM_ALPHA)
+    assert found == pytest.approx(expected, rel=1e-12)
+    d2 = objectives.d2_score(X, y, w, b, problem.power)
+    assert d2 == pytest.approx(d2_tweedie_score(y, mu, power=problem.power), rel=1e-9)
+
+
+@pytest.mark.parametrize("name", ["squared-error", "poisson"])
+def test_dask_ml_penalty_is_the_reference_one(name):
+    """dask-glm's objective with the adapter's C is the reference objective
+    times ``SUM_SCALE * n``, plus its penalty on the intercept and a term in
+    y alone: compared as differences between two coefficient vectors."""
+    pytest.importorskip("dask_ml")
+    from dask_glm.regularizers import L2
+    from dmltk_benchmarks import bench_dask_ml
+
+    problem = get_problem(name, 600, 5, blocks=3, alpha=GLM_ALPHA)
+    X, y = problem.numpy_data()
+    _, family, settings = bench_dask_ml.estimator(problem, tol=1e-6)
+    lamduh = 1.0 / settings["C"]
+    ones = np.column_stack([X, np.ones(len(y))])  # dask-ml's appended intercept
+
+    def theirs(beta):
+        return family.pointwise_loss(beta, ones, y) + lamduh * L2().f(beta)
+
+    def ours(beta):
+        w, b = beta[:-1], beta[-1]
+        penalty = GLM_ALPHA / 2 * b**2
+        return (
+            objectives.regression_objective(X, y, w, b, problem.power, GLM_ALPHA)
+            + penalty
+        )
+
+    first, second = np.full(6, 0.05), np.linspace(-0.1, 0.2, 6)
+    scale = bench_dask_ml.SUM_SCALE[problem.power] * problem.n
+    assert (theirs(first) - theirs(second)) / scale == pytest.approx(
+        ours(first) - ours(second), rel=1e-10
+    )
 
 
 def test_per_evaluation_parts_come_from_fit_stats():

@@ -19,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 
+import dask
 import numpy as np
 import pandas as pd
 import pytest
@@ -28,6 +29,7 @@ from sklearn.datasets import dump_svmlight_file, load_svmlight_file
 from sklearn.linear_model import LogisticRegression as SklearnLogisticRegression
 
 import dmltk
+from dmltk import cli
 from dmltk.cli import write_atomically
 
 N_FEATURES = 8
@@ -366,6 +368,59 @@ def test_csv_train_predict_evaluate(scheduler_address, csv_files, tmp_path):
     assert leftovers(tmp_path) == []
 
 
+def test_poisson_regression_train_evaluate_predict(scheduler_address, tmp_path):
+    """--estimator poisson on a Parquet table of counts: the model file holds a
+    PoissonRegressor, evaluate's metrics are scikit-learn's on its
+    predictions, predict writes them."""
+    rng = np.random.default_rng(5)
+    X = np.round(rng.standard_normal((2000, N_FEATURES)), 4)
+    counts = rng.poisson(np.exp(X @ np.linspace(-0.3, 0.3, N_FEATURES) + 0.5))
+    frame = pd.DataFrame(X, columns=[f"x{j}" for j in range(N_FEATURES)])
+    frame["claims"] = counts.astype(float)
+    data = tmp_path / "claims.parquet"
+    frame.to_parquet(data)
+    model_path = tmp_path / "model.dmltk"
+    result = run_cli(
+        "train", data, "--model", model_path, "--label", "claims",
+        "--estimator", "poisson", "--alpha", 0.01, "--l1-ratio", 0.5,
+        "--tol", 1e-8, "--test-size", 0,
+        scheduler=scheduler_address,
+    )  # fmt: skip
+    assert_ok(result)
+    model = dmltk.load(model_path)
+    assert type(model) is dmltk.PoissonRegressor and model.l1_ratio == 0.5
+    with dask.config.set(scheduler="threads"):
+        expected = dmltk.PoissonRegressor(alpha=0.01, l1_ratio=0.5, tol=1e-8)
+        expected.fit(X, counts)
+    np.testing.assert_allclose(model.coef_, expected.coef_, rtol=1e-6, atol=1e-8)
+
+    result = run_cli(
+        "evaluate", data, "--model", model_path, "--label", "claims", "--json",
+        scheduler=scheduler_address,
+    )  # fmt: skip
+    assert_ok(result)
+    reported = last_json_line(result.stdout)
+    predicted = model.predict(X)
+    for name, value in {
+        "r2": metrics.r2_score(counts, predicted),
+        "mean_squared_error": metrics.mean_squared_error(counts, predicted),
+        "mean_absolute_error": metrics.mean_absolute_error(counts, predicted),
+        "mean_tweedie_deviance": metrics.mean_poisson_deviance(counts, predicted),
+        "d2_tweedie": metrics.d2_tweedie_score(counts, predicted, power=1),
+    }.items():
+        assert reported[name] == pytest.approx(value, rel=1e-9), name
+
+    out = tmp_path / "pred.csv"
+    result = run_cli(
+        "predict", data, "--model", model_path, "--out", out, "--label", "claims",
+        scheduler=scheduler_address,
+    )  # fmt: skip
+    assert_ok(result)
+    written = written_predictions(out)
+    assert list(written.columns) == ["prediction"]
+    np.testing.assert_allclose(written["prediction"], predicted, rtol=1e-12)
+
+
 @pytest.mark.slow
 def test_embedded_local_cluster(libsvm_files, tmp_path):
     """Without --scheduler or $DMLTK_SCHEDULER, an embedded local cluster;
@@ -488,11 +543,26 @@ def test_a_server_that_is_not_a_scheduler(tmp_path):
         (["--l1-ratio", "2"], "--l1-ratio"),
         (["--solver", "saga"], "--solver"),
         (["--solver", "lbfgs", "--l1-ratio", "0.5"], "use --solver owlqn or auto"),
+        (["--estimator", "lasso", "--solver", "newton"], "use --solver owlqn or auto"),
+        (
+            ["--estimator", "ridge", "--C", "2"],
+            "--C does not apply to --estimator ridge",
+        ),
+        (["--alpha", "2"], "--alpha does not apply to --estimator logistic"),
+        (["--estimator", "tweedie", "--power", "0.5"], "power=0.5 is not allowed"),
+        (["--estimator", "gbm"], "--estimator"),
+        (["--solver", "normal"], "'solver' parameter of LogisticRegression"),
     ],
 )
-def test_bad_train_options(libsvm_files, tmp_path, options, fragment):
+def test_bad_train_options(libsvm_files, tmp_path, capsys, options, fragment):
+    """Options are checked before anything is read or connected: in this
+    process (``dmltk.cli.main``, what ``python -m dmltk`` runs), as the
+    process-level tests above show it behaves in a process of its own."""
     model_path = tmp_path / "model.dmltk"
-    result = run_cli("train", libsvm_files["train"], "--model", model_path, *options)
+    arguments = ["train", libsvm_files["train"], "--model", model_path, *options]
+    code = cli.main([str(argument) for argument in arguments])
+    captured = capsys.readouterr()
+    result = subprocess.CompletedProcess(arguments, code, captured.out, captured.err)
     assert_fails(result, 2, fragment, "dmltk train --help")
     assert list(tmp_path.iterdir()) == []
 

@@ -180,8 +180,21 @@ FORMS = {
 
 
 # --------------------------------------------------------------------- fits
-@pytest.mark.parametrize("n_classes", [2, 3], ids=["binomial", "multinomial"])
-@pytest.mark.parametrize("form", list(FORMS), ids=list(FORMS))
+# Every form and loss on threads; on worker processes every form once, the
+# loss alternating (a distributed fit costs about 20 threaded ones here, in
+# round trips, and computes the same blocks).
+FIT_CASES = [
+    *[("threads", form, k) for form in FORMS for k in (2, 3)],
+    *[("distributed", form, 2 + i % 2) for i, form in enumerate(FORMS)],
+]
+
+
+@pytest.mark.parametrize(
+    "scheduler, form, n_classes",
+    FIT_CASES,
+    indirect=["scheduler"],
+    ids=[f"{s}-{f}-{'binomial' if k == 2 else 'multinomial'}" for s, f, k in FIT_CASES],
+)
 def test_float32_fit_is_the_float64_fit_of_the_rounded_data(
     scheduler, problems, form, n_classes
 ):
@@ -273,7 +286,15 @@ def test_other_dtypes_are_still_stored_as_float64(scheduler):
 
 
 # ------------------------------------------------------------------ predict
-@pytest.mark.parametrize("n_classes", [2, 3], ids=["binomial", "multinomial"])
+PREDICTION_CASES = [("threads", 2), ("threads", 3), ("distributed", 3)]
+
+
+@pytest.mark.parametrize(
+    "scheduler, n_classes",
+    PREDICTION_CASES,
+    indirect=["scheduler"],
+    ids=[f"{s}-{'binomial' if k == 2 else 'multinomial'}" for s, k in PREDICTION_CASES],
+)
 def test_predictions_on_float32_agree_with_the_rounded_data(
     scheduler, problems, n_classes
 ):

@@ -80,8 +80,14 @@ def test_import_dmltk_is_lazy_and_the_public_names_resolve():
     loaded, names, version = report
     assert loaded == []
     assert version == dmltk.__version__
+    estimators = (
+        "ElasticNet", "ElasticNetCV", "GammaRegressor", "GammaRegressorCV", "Lasso",
+        "LassoCV", "LinearRegression", "LogisticRegression", "LogisticRegressionCV",
+        "PoissonRegressor", "PoissonRegressorCV", "Ridge", "RidgeCV",
+        "TweedieRegressor", "TweedieRegressorCV",
+    )  # fmt: skip
     assert names == {
-        "LogisticRegression": "type",
+        **dict.fromkeys(estimators, "type"),
         "__version__": "str",
         "connect": "function",
         "load": "function",
@@ -101,8 +107,9 @@ def test_star_import_dir_and_unknown_names():
     assert set(dmltk.__all__) <= set(namespace)
     assert namespace["LogisticRegression"] is dmltk.linear_model.LogisticRegression
     assert set(dmltk.__all__) <= set(dir(dmltk))
-    with pytest.raises(AttributeError, match="no attribute 'LinearRegression'"):
-        dmltk.LinearRegression  # noqa: B018
+    assert namespace["PoissonRegressor"] is dmltk.linear_model.PoissonRegressor
+    with pytest.raises(AttributeError, match="no attribute 'SGDRegressor'"):
+        dmltk.SGDRegressor  # noqa: B018
 
 
 def test_importing_the_partition_module_keeps_the_partition_function():

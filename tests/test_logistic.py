@@ -48,8 +48,23 @@ CHUNKINGS = {
 }
 
 
-@pytest.mark.parametrize("chunks", list(CHUNKINGS.values()), ids=list(CHUNKINGS))
-def test_dense_dask_matches_sklearn(scheduler, breast_cancer, chunks):
+# Every chunking on threads; on worker processes the one block and the many
+# 2-D blocks (the uneven ones are the same graph, at 10 s a fit there).
+DENSE_CASES = [
+    *[("threads", name) for name in CHUNKINGS],
+    ("distributed", "one block"),
+    ("distributed", "many blocks"),
+]
+
+
+@pytest.mark.parametrize(
+    "scheduler, chunking",
+    DENSE_CASES,
+    indirect=["scheduler"],
+    ids=[f"{s}-{name}" for s, name in DENSE_CASES],
+)
+def test_dense_dask_matches_sklearn(scheduler, breast_cancer, chunking):
+    chunks = CHUNKINGS[chunking]
     X, y = breast_cancer
     row_chunks = chunks if isinstance(chunks, tuple) else (chunks,)
     X_dask = da.from_array(X, chunks=(row_chunks[0], 10))

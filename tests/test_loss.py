@@ -153,7 +153,7 @@ def test_gradient_matches_finite_differences():
     def objective(w):
         packed = _loss.loss_gradient_block(X, y, w, True)
         return _loss.penalized_objective(
-            packed, w, weight_sum=n, C=C, fit_intercept=True, n_features=4
+            packed, w, weight_sum=n, penalty=_loss.Penalty.from_C(C, n), n_weights=4
         )
 
     _, gradient = objective(coef)
@@ -169,12 +169,12 @@ def test_penalty_spares_the_intercept_and_vanishes_for_infinite_C():
     coef = np.array([3.0, 4.0, 10.0])
     packed = np.zeros(4)
     value, gradient = _loss.penalized_objective(
-        packed, coef, weight_sum=5, C=2.0, fit_intercept=True, n_features=2
+        packed, coef, weight_sum=5, penalty=_loss.Penalty.from_C(2.0, 5), n_weights=2
     )
     assert value == pytest.approx(0.5 * 25 / (2.0 * 5))
     np.testing.assert_allclose(gradient, [3 / 10, 4 / 10, 0.0])
     value, gradient = _loss.penalized_objective(
-        packed, coef, weight_sum=5, C=np.inf, fit_intercept=True, n_features=2
+        packed, coef, weight_sum=5, penalty=_loss.Penalty.from_C(np.inf, 5), n_weights=2
     )
     assert value == 0.0
     np.testing.assert_array_equal(gradient, 0.0)
@@ -346,23 +346,22 @@ def test_hessian_product_by_columns_equals_by_rows(k):
 def test_penalized_hessian_product_adds_the_l2_share_to_weights_only():
     X, targets, coef, direction = hessian_problem(3, True, False)
     packed = _loss.hessian_product_block(X, targets, np.stack([coef, direction]), True)
-    options = {"weight_sum": 60.0, "C": 0.5, "fit_intercept": True, "n_features": 5}
+    options = {"weight_sum": 60.0, "n_weights": 15}
     plain = _loss.penalized_hessian_product(
-        packed, direction, **{**options, "C": np.inf}
+        packed, direction, **options, penalty=_loss.Penalty.from_C(np.inf, 60.0)
     )
     penalised = _loss.penalized_hessian_product(
-        packed, direction, **options, l1_ratio=0.25
+        packed, direction, **options, penalty=_loss.Penalty.from_C(0.5, 60.0, 0.25)
     )
     l2 = 0.75 / (0.5 * 60.0)
     np.testing.assert_allclose(penalised[:15] - plain[:15], l2 * direction[:15])
     np.testing.assert_array_equal(penalised[15:], plain[15:])
 
 
-def test_penalty_strengths_split_the_penalty():
-    assert _loss.penalty_strengths(2.0, 10.0, 0.3) == pytest.approx(
-        (0.7 / 20, 0.3 / 20)
-    )
-    assert _loss.penalty_strengths(np.inf, 10.0, 0.3) == (0.0, 0.0)
+def test_penalty_from_C_splits_the_penalty():
+    penalty = _loss.Penalty.from_C(2.0, 10.0, 0.3)
+    assert (penalty.l2, penalty.l1) == pytest.approx((0.7 / 20, 0.3 / 20))
+    assert _loss.Penalty.from_C(np.inf, 10.0, 0.3) == _loss.Penalty(0.0, 0.0)
 
 
 # ------------------------------------------------ standard deviations

@@ -613,3 +613,299 @@ def test_bins_are_monotone_in_the_score(scores):
     bins = _metric_blocks.bin_index(scores, scores[0], scores[-1], 7)
     assert np.all(np.diff(bins) >= 0)
     assert bins.min() >= 0 and bins.max() <= 6
+
+
+# ------------------------------------------------------------- regression
+def regression_data(n=N, seed=7):
+    """Targets of four kinds, their predictions, and weights.
+
+    "real": any real value; "counts": Poisson counts, zeros included;
+    "positive": Gamma, > 0; "offset": real values around 1e9 (the mean is
+    large against the spread). Predictions are > 0 except for "real" and
+    "offset".
+    """
+    rng = np.random.default_rng(seed)
+    mu = rng.gamma(2.0, 1.5, n)
+    real = rng.normal(0.0, 2.0, n)
+    real_pred = real + rng.normal(0.0, 1.0, n)
+    data = {
+        "real": (real, real_pred),
+        "counts": (rng.poisson(mu).astype(np.float64), mu),
+        "positive": (rng.gamma(3.0, mu / 3.0), mu),
+        "offset": (1e9 + real, 1e9 + real_pred),
+    }
+    return data, rng.uniform(0.1, 3.0, n)
+
+
+REGRESSION_METRICS = [
+    "r2_score",
+    "mean_squared_error",
+    "mean_absolute_error",
+    "mean_poisson_deviance",
+    "mean_gamma_deviance",
+    "mean_tweedie_deviance",
+    "d2_tweedie_score",
+]
+# Each Tweedie power, and the kind of data in its domain.
+TWEEDIE_POWERS = {
+    -1: "positive",
+    0: "real",
+    1: "counts",
+    1.5: "counts",
+    2: "positive",
+    3: "positive",
+}
+# (metric, options, kind of data)
+REGRESSION_CASES = [
+    ("r2_score", {}, "real"),
+    ("r2_score", {}, "offset"),
+    ("mean_squared_error", {}, "real"),
+    ("mean_absolute_error", {}, "real"),
+    ("mean_poisson_deviance", {}, "counts"),
+    ("mean_gamma_deviance", {}, "positive"),
+    *[
+        (name, {"power": power}, kind)
+        for name in ("mean_tweedie_deviance", "d2_tweedie_score")
+        for power, kind in TWEEDIE_POWERS.items()
+    ],
+]
+
+
+def test_regression_metrics_equal_sklearn_on_dask():
+    # Threads (no fixture): the same block and merge functions as on the
+    # workers, for every case; test_regression_metrics_on_workers runs each
+    # metric once on worker processes.
+    data, weight = regression_data()
+    half = (N // 2, N - N // 2)
+    for name, options, kind in REGRESSION_CASES:
+        y_true, y_pred = data[kind]
+        for w in (None, weight):
+            expected = getattr(skm, name)(y_true, y_pred, sample_weight=w, **options)
+            got = getattr(metrics, name)(
+                as_dask(y_true),
+                as_dask(y_pred, chunks=half),  # other blocks: realigned
+                sample_weight=None if w is None else as_dask(w),
+                **options,
+            )
+            assert isinstance(got, float), (name, options)
+            assert got == pytest.approx(expected, rel=1e-12), (name, options, w)
+
+
+def test_regression_metrics_on_workers(client):
+    data, weight = regression_data()
+    y_true, y_pred = data["positive"]
+    # Each block function and loss once (a call is 0.3-1 s): R^2's
+    # statistics, the absolute error, and D^2's two passes (the mean, then
+    # Tweedie deviances); the other metrics are these block functions too.
+    for name, options in [
+        ("r2_score", {}),
+        ("mean_absolute_error", {}),
+        ("d2_tweedie_score", {"power": 1.5}),
+    ]:
+        expected = getattr(skm, name)(y_true, y_pred, sample_weight=weight, **options)
+        got = getattr(metrics, name)(
+            as_dask(y_true),
+            as_dask(y_pred, chunks=(N // 3, N - N // 3)),
+            sample_weight=as_dask(weight),
+            **options,
+        )
+        assert got == pytest.approx(expected, rel=1e-12), name
+    # A block's domain error reaches the client with its row.
+    y_true, y_pred = data["counts"]
+    y_true[321] = -1.0
+    message = (
+        r"^Mean Tweedie deviance error with power=1 can only be used on "
+        r"non-negative y and strictly positive y_pred\. Got y_true=-1\.0 at row "
+        r"321 \(1 such row\(s\) in the row block starting at row 225\)\.$"
+    )
+    with pytest.raises(ValueError, match=message):
+        metrics.mean_poisson_deviance(as_dask(y_true), as_dask(y_pred))
+
+
+def test_r2_keeps_its_digits_far_from_zero():
+    # Around -3e14 with a spread of 2, scikit-learn's R^2 is off in the
+    # fourth digit; the merged one is exact to rounding (exact arithmetic on
+    # the same floats as the oracle).
+    from fractions import Fraction
+
+    data, _ = regression_data(n=300)
+    real, real_pred = data["real"]
+    y_true, y_pred = -3e14 + real, -3e14 + real_pred
+    exact = [Fraction(v) for v in y_true]
+    mean = sum(exact) / len(exact)
+    total = sum((v - mean) ** 2 for v in exact)
+    residual = sum((t - Fraction(p)) ** 2 for t, p in zip(exact, y_pred, strict=True))
+    expected = float(1 - residual / total)
+    chunks = (1, 99, 0, 150, 50)
+    got = metrics.r2_score(as_dask(y_true, chunks), as_dask(y_pred, chunks))
+    assert got == pytest.approx(expected, rel=1e-14)
+
+
+@pytest.mark.parametrize("name", REGRESSION_METRICS)
+def test_regression_numpy_input_goes_to_sklearn(name):
+    data, weight = regression_data()
+    y_true, y_pred = data["positive"]
+    expected = getattr(skm, name)(y_true, y_pred, sample_weight=weight)
+    got = getattr(metrics, name)(y_true, y_pred, sample_weight=weight)
+    assert type(got) is type(expected) and got == expected
+
+
+def test_regression_options_and_special_cases():
+    # Threads (no fixture): these check semantics, not placement.
+    data, weight = regression_data()
+    y_true, y_pred = data["real"]
+    dask_true, dask_pred = as_dask(y_true), as_dask(y_pred)
+    for name in ("mean_squared_error", "mean_absolute_error", "r2_score"):
+        expected = getattr(skm, name)(y_true, y_pred, multioutput="raw_values")
+        got = getattr(metrics, name)(dask_true, dask_pred, multioutput="raw_values")
+        assert got.shape == (1,) and got.dtype == expected.dtype
+        np.testing.assert_allclose(got, expected, rtol=1e-12)
+    for multioutput in (None, "variance_weighted"):
+        got = metrics.r2_score(dask_true, dask_pred, multioutput=multioutput)
+        assert got == pytest.approx(skm.r2_score(y_true, y_pred), rel=1e-12)
+    # A constant y_true: SS_tot is 0.
+    constant = np.full(N, 2.5)
+    for force_finite in (True, False):
+        for prediction in (constant, y_pred):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                expected = skm.r2_score(constant, prediction, force_finite=force_finite)
+                got = metrics.r2_score(
+                    as_dask(constant), as_dask(prediction), force_finite=force_finite
+                )
+            assert got == expected or (np.isnan(got) and np.isnan(expected))
+    with pytest.raises(ZeroDivisionError):  # as in scikit-learn
+        metrics.d2_tweedie_score(as_dask(constant), dask_pred)
+    # Fewer than two rows: scikit-learn's warning and NaN, or its error.
+    with pytest.warns(UndefinedMetricWarning, match="less than two samples"):
+        assert np.isnan(metrics.r2_score(dask_true[:1], dask_pred[:1]))
+    with pytest.warns(UndefinedMetricWarning, match="less than two samples"):
+        assert np.isnan(metrics.d2_tweedie_score(dask_true[:1], dask_pred[:1]))
+    with pytest.raises(ValueError, match=r"Found array with 0 sample\(s\)"):
+        metrics.mean_squared_error(dask_true[:0], dask_pred[:0])
+    # Dask Series and a one-column frame.
+    frame = dd.from_pandas(pd.DataFrame({"y": y_true, "p": y_pred}), npartitions=7)
+    got = metrics.mean_absolute_error(frame["y"], frame[["p"]])
+    assert got == pytest.approx(skm.mean_absolute_error(y_true, y_pred), rel=1e-12)
+    # Zero weights are left out; negative weights count as scikit-learn
+    # counts them, including blocks whose weights cancel.
+    signed = weight.copy()
+    signed[:40] = 0.0
+    signed[100:102] = [-1.0, 1.0]
+    signed[500:600] *= -0.1
+    for name in ("r2_score", "mean_squared_error", "d2_tweedie_score"):
+        expected = getattr(skm, name)(y_true, y_pred, sample_weight=signed)
+        got = getattr(metrics, name)(
+            dask_true, dask_pred, sample_weight=as_dask(signed, (100, 2, 898))
+        )
+        assert got == pytest.approx(expected, rel=1e-12), name
+
+
+def test_d2_computes_lazy_predictions_once():
+    # Two passes, but a lazy y_pred (a model's predict) is persisted first.
+    data, _ = regression_data()
+    y_true, y_pred = data["counts"]
+    calls = []
+
+    def counted(block):
+        calls.append(len(block))
+        return block
+
+    lazy = as_dask(y_pred).map_blocks(counted, meta=np.array([], np.float64))
+    got = metrics.d2_tweedie_score(as_dask(y_true), lazy, power=1)
+    assert got == pytest.approx(skm.d2_tweedie_score(y_true, y_pred, power=1))
+    assert sorted(calls) == sorted(UNEVEN)
+
+
+def test_bad_regression_input_is_refused():
+    data, weight = regression_data()
+    y_true, y_pred = data["counts"]
+    negative = y_true.copy()
+    negative[[321, 700]] = -1.0
+    with pytest.raises(ValueError, match=r"non-negative y .* Got y_true=-1\.0 at "):
+        metrics.mean_poisson_deviance(as_dask(negative), as_dask(y_pred))
+    with pytest.raises(ValueError, match=r"strictly positive y and y_pred\. Got y_t"):
+        metrics.mean_gamma_deviance(as_dask(y_true), as_dask(y_pred))  # zeros
+    zero_pred = y_pred.copy()
+    zero_pred[999] = 0.0
+    with pytest.raises(ValueError, match=r"Got y_pred=0\.0 at row 999 "):
+        metrics.d2_tweedie_score(as_dask(y_true), as_dask(zero_pred), power=1.5)
+    nan = y_pred.copy()
+    nan[207] = np.nan
+    with pytest.raises(ValueError, match=r"y_pred contains NaN: .* at row 207"):
+        metrics.r2_score(as_dask(y_true), as_dask(nan))
+    with pytest.raises(ValueError, match=r"sample_weight contains infinity"):
+        metrics.mean_squared_error(
+            as_dask(y_true), y_pred, sample_weight=np.where(nan > 0, weight, np.inf)
+        )
+    with pytest.raises(ValueError, match=r"at least one non-zero number"):
+        metrics.r2_score(as_dask(y_true), y_pred, sample_weight=0 * weight)
+    never = never_computed(y_true)
+    message = r"inconsistent numbers of samples: \[1000, 999\] \(y_true has 1000, "
+    for name in ("r2_score", "mean_absolute_error", "d2_tweedie_score"):
+        with pytest.raises(ValueError, match=message):
+            getattr(metrics, name)(never, y_pred[:-1])
+    for power in (0.5, float("nan"), "1"):
+        with pytest.raises(ValueError, match=r"'power' parameter of mean_tweedie_dev"):
+            metrics.mean_tweedie_deviance(never, y_pred, power=power)
+    with pytest.raises(ValueError, match=r"multi-output targets are not supported"):
+        metrics.r2_score(as_dask(np.c_[y_true, y_true]), np.c_[y_pred, y_pred])
+    with pytest.raises(ValueError, match=r"'multioutput' parameter of r2_score"):
+        metrics.r2_score(never, y_pred, multioutput="sum")
+    with pytest.raises(ValueError, match=r"Custom weights are useful only in multi"):
+        metrics.mean_squared_error(never, y_pred, multioutput=[0.5])
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    cuts=st.lists(st.integers(0, 200), max_size=6),
+    seed=st.integers(0, 2**16),
+    weights=st.sampled_from(["none", "positive", "some zero", "signed"]),
+    offset=st.sampled_from([0.0, 1e9]),
+)
+def test_merged_regression_statistics_equal_the_whole_data(cuts, seed, weights, offset):
+    rng = np.random.default_rng(seed)
+    y_true = offset + rng.gamma(2.0, 1.5, 200)
+    y_pred = offset + rng.gamma(2.0, 1.5, 200)
+    weight = {
+        "none": None,
+        "positive": rng.random(200),
+        "some zero": rng.random(200) * (rng.random(200) < 0.5),
+        "signed": rng.normal(1.0, 1.0, 200),
+    }[weights]
+    pieces = np.split(np.arange(200), sorted(cuts))
+
+    def part(values, rows):
+        return None if values is None else values[rows]
+
+    def merged(block, merge, *args):
+        return merge(
+            *[block(y_true[r], y_pred[r], part(weight, r), 0, *args) for r in pieces]
+        )
+
+    whole = _metric_blocks.r2_block(y_true, y_pred, weight)
+    parts = merged(_metric_blocks.r2_block, _metric_blocks.merge_r2)
+    assert parts.nonzero == whole.nonzero
+    np.testing.assert_allclose(parts.weight, whole.weight, rtol=1e-12)
+    np.testing.assert_allclose(parts.residual, whole.residual, rtol=1e-12)
+    if weights != "signed":  # else the squares can cancel to anything
+        np.testing.assert_allclose(parts.squares, whole.squares, rtol=1e-11)
+    for loss in (_metric_blocks.AbsoluteError(), _metric_blocks.TweedieDeviance(1.5)):
+        whole = _metric_blocks.loss_sums_block(y_true, y_pred, weight, 0, loss, 2.0)
+        parts = merged(
+            _metric_blocks.loss_sums_block, _metric_blocks.merge_sums, loss, 2.0
+        )
+        np.testing.assert_allclose(parts.sums, whole.sums, rtol=1e-12)
+
+
+@pytest.mark.parametrize("power", TWEEDIE_POWERS)
+@pytest.mark.parametrize("weighted", [False, True])
+def test_one_block_deviance_is_sklearns_bit_for_bit(power, weighted):
+    data, weight = regression_data()
+    y_true, y_pred = data[TWEEDIE_POWERS[power]]
+    weight = weight if weighted else None
+    loss = _metric_blocks.TweedieDeviance(power)
+    got = _metric_blocks.loss_sums_block(y_true, y_pred, weight, 0, loss).means()[0]
+    assert got == skm.mean_tweedie_deviance(
+        y_true, y_pred, sample_weight=weight, power=power
+    )

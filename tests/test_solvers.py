@@ -36,8 +36,9 @@ def test_logistic_objective_matches_scipy_directly():
     def fun(w):
         packed = _loss.loss_gradient_block(X, y, w, True)
         return _loss.penalized_objective(
-            packed, w, weight_sum=300, C=1.0, fit_intercept=True, n_features=5
-        )
+            packed, w, weight_sum=300, penalty=_loss.Penalty.from_C(1.0, 300),
+            n_weights=5,
+        )  # fmt: skip
 
     ours = minimize_lbfgs(fun, np.zeros(6), tol=1e-10, max_iter=500)
     # A reference run pushed as far as float64 allows.
@@ -119,7 +120,7 @@ def test_owlqn_matches_a_bound_constrained_reformulation():
     def fun(w):
         packed = _loss.loss_gradient_block(X, y, w, True)
         return _loss.penalized_objective(
-            packed, w, weight_sum=400, C=np.inf, fit_intercept=True, n_features=8
+            packed, w, weight_sum=400, penalty=_loss.Penalty(), n_weights=8
         )
 
     ours = minimize_owlqn(fun, np.zeros(9), l1_strength=lam, tol=1e-9, max_iter=500)

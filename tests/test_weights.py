@@ -1,5 +1,6 @@
 """Sample weights, class weights and warm starts, against scikit-learn."""
 
+import dask
 import dask.array as da
 import numpy as np
 import pytest
@@ -49,6 +50,41 @@ def test_integer_weights_equal_repeated_rows(client, layout):
         rel=1e-9,
     )
     np.testing.assert_allclose(weighted.coef_, repeated.coef_, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("kind", ["numpy", "dask"])
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_default_fit_with_integer_weights_takes_the_steps_of_repeated_rows(
+    kind, n_classes
+):
+    # At the default tol the fits stop far from the optimum, so they agree
+    # only if they start at the same point: the initial intercepts are the
+    # log-odds of the weighted class totals, not of the unweighted counts.
+    rng = np.random.default_rng(5)
+    X = rng.uniform(size=(40, 8))
+    y = rng.integers(0, n_classes, size=40)
+    counts = rng.integers(0, 5, size=40)
+    repeated = LogisticRegression().fit(np.repeat(X, counts, 0), np.repeat(y, counts))
+    if kind == "dask":  # under the threaded scheduler: this is about numbers
+        with dask.config.set(scheduler="threads"):
+            weighted = LogisticRegression().fit(
+                da.from_array(X, chunks=15), y, sample_weight=da.from_array(counts, 15)
+            )
+    else:
+        weighted = LogisticRegression().fit(X, y, sample_weight=counts)
+    assert weighted.n_iter_[0] == repeated.n_iter_[0]
+    np.testing.assert_allclose(
+        weighted.decision_function(X), repeated.decision_function(X), rtol=1e-9
+    )
+
+
+@pytest.mark.parametrize("kind", ["numpy", "dask"])
+def test_a_class_of_zero_weight_starts_from_a_finite_intercept(kind):
+    X, y = problem(seed=6)
+    if kind == "dask":
+        X = da.from_array(X, chunks=100)
+    model = LogisticRegression(class_weight={0: 0.0}).fit(X, y)
+    assert np.isfinite(model.coef_).all() and np.isfinite(model.intercept_).all()
 
 
 @pytest.mark.parametrize("class_weight", [None, "balanced", {0: 3.0, 1: 0.5}])

@@ -1,5 +1,8 @@
 """dmltk's adapter: X and y persisted on ``dmltk.connect``'s 2 x 1 cluster.
 
+Classification problems fit ``dmltk.LogisticRegression``; regression ones
+the estimator of their family (:func:`estimator`), on the same objective.
+
 Per-evaluation timings come from the estimator's own ``fit_stats_``
 (``evaluation_seconds``, ``kernel_seconds`` where the installed dmltk
 records them), never from patching it.
@@ -54,16 +57,42 @@ def _checksums(X, y) -> dict | None:
     }
 
 
-def fit(problem: Problem, *, tol: float, solver: str = "lbfgs",
+def estimator(problem: Problem, *, tol: float, solver: str = "auto",
+              max_iter: int = MAX_ITER):  # fmt: skip
+    """dmltk's estimator of ``problem``'s objective.
+
+    Classification: ``LogisticRegression(C, l1_ratio)``. Regression: ``Ridge``
+    with ``alpha * n`` (its objective is summed), ``PoissonRegressor``,
+    ``GammaRegressor`` or ``TweedieRegressor(power)`` with ``alpha``.
+    """
+    import dmltk
+
+    common = {"solver": solver, "tol": tol, "max_iter": max_iter}
+    if not problem.is_regression:
+        return dmltk.LogisticRegression(C=problem.C, l1_ratio=problem.l1_ratio,
+                                        **common)  # fmt: skip
+    if problem.power == 0:
+        return dmltk.Ridge(alpha=problem.alpha * problem.n, **common)
+    if problem.power == 1:
+        return dmltk.PoissonRegressor(alpha=problem.alpha, **common)
+    if problem.power == 2:
+        return dmltk.GammaRegressor(alpha=problem.alpha, **common)
+    return dmltk.TweedieRegressor(power=problem.power, link="log",
+                                  alpha=problem.alpha, **common)  # fmt: skip
+
+
+def fit(problem: Problem, *, tol: float, solver: str = "auto",
         max_iter: int = MAX_ITER, baselines: bool = False,
         cluster_options: dict | None = None) -> dict:  # fmt: skip
-    """Fit ``dmltk.LogisticRegression`` on ``problem``, generated on the workers.
+    """Fit dmltk's :func:`estimator` on ``problem``, generated on the workers.
 
     Parameters
     ----------
     problem : Problem
     tol : float
-    solver : str, default="lbfgs"
+    solver : str, default="auto"
+        dmltk's choice: L-BFGS for L2 penalties, OWL-QN with an L1 part, the
+        normal equations for the squared error on row blocks.
     max_iter : int
     baselines : bool, default=False
         After the fit, also time a no-op and a read-only graph of the same
@@ -78,23 +107,20 @@ def fit(problem: Problem, *, tol: float, solver: str = "lbfgs",
         As :func:`dmltk_benchmarks.bench_sklearn.fit`, plus ``fit_stats``,
         ``partition_seconds``, the blocks' placement and checksums.
     """
-    import dmltk
-
     client = cluster.local_client(**(cluster_options or {}))
     try:
         X, y = cluster.persist_pinned(client, problem)
         info = cluster.worker_info(client, X, ["dmltk"])
         X, y, partition_seconds = _partition(X, y, problem)
-        model = dmltk.LogisticRegression(
-            C=problem.C, l1_ratio=problem.l1_ratio, solver=solver, tol=tol,
-            max_iter=max_iter,
-        )  # fmt: skip
+        model = estimator(problem, tol=tol, solver=solver, max_iter=max_iter)
+        name = f"{type(model).__name__} " if problem.is_regression else ""
         result = {
             **timing.timed_fit(lambda: model.fit(X, y)),
-            "coef": np.asarray(model.coef_).tolist(),
-            "intercept": np.asarray(model.intercept_).tolist(),
+            "coef": np.atleast_2d(model.coef_).tolist(),
+            "intercept": np.atleast_1d(model.intercept_).tolist(),
             "n_iter": int(np.max(model.n_iter_)),
-            "settings": f"solver={solver} tol={tol:g} layout={problem.layout}",
+            "settings": f"{name}solver={model.solver_} tol={tol:g} "
+            f"layout={problem.layout}",
             "fit_stats": _json_stats(model.fit_stats_),
             "partition_seconds": partition_seconds,
             "grid": _grid(X),
@@ -348,3 +374,99 @@ def predict(problem: Problem, *, tol: float, repeats: int = 5,
     numpy_read = timing.numpy_read_seconds(problem.numpy_data()[0])
     return {"seconds": seconds, "cluster_baselines": baselines,
             "numpy_read": numpy_read, "n_iter": int(model.n_iter_[0])}  # fmt: skip
+
+
+# ------------------------------------------------------- cross-validation
+def cv(problem: Problem, *, tol: float, Cs: list, folds: int,
+       max_iter: int = MAX_ITER) -> dict:  # fmt: skip
+    """One ``LogisticRegression`` fit at the problem's C, then
+    ``LogisticRegressionCV`` over ``Cs`` with ``folds`` folds (hashed row
+    positions), on the same persisted blocks, both at ``tol``.
+
+    Returns
+    -------
+    dict
+        ``fit_seconds`` (the search), ``single_seconds`` and ``single_n_iter``
+        (the one fit), the chosen ``C``, the ``scores`` (folds x Cs), and
+        the search's passes and models per pass.
+    """
+    import dmltk
+
+    client = cluster.local_client()
+    try:
+        X, y = cluster.persist_pinned(client, problem)
+        info = cluster.worker_info(client, X, ["dmltk"])
+        X, y, _ = _partition(X, y, problem)
+        single = dmltk.LogisticRegression(C=problem.C, tol=tol, max_iter=max_iter)
+        single_timing = timing.timed_fit(lambda: single.fit(X, y))
+        search = dmltk.LogisticRegressionCV(
+            Cs=Cs, cv=folds, tol=tol, max_iter=max_iter, scoring="neg_log_loss"
+        )
+        result = timing.timed_fit(lambda: search.fit(X, y))
+        stats = search.fit_stats_
+        return {
+            **result,
+            "single_seconds": single_timing["fit_seconds"],
+            "single_n_iter": int(np.max(single.n_iter_)),
+            "C": float(search.C_),
+            "scores": search.scores_[:, 0, :].tolist(),
+            "n_iter": int(search.n_iter_.sum()),
+            "passes": len(stats["models_per_pass"]),
+            "models_per_pass": max(stats["models_per_pass"]),
+            "evaluations": stats["evaluations"],
+            "settings": f"LogisticRegressionCV lbfgs tol={tol:g}, {folds} hashed "
+            f"folds x {len(Cs)} Cs, warm-started paths",
+            **info,
+        }
+    finally:
+        client.close()
+
+
+def regression_cv(problem: Problem, *, search: str, alphas: int, folds: int,
+                  tol: float, max_iter: int = MAX_ITER) -> dict:  # fmt: skip
+    """``LassoCV(alphas, cv=folds)`` or ``RidgeCV(alphas, cv=folds)`` (a
+    list of alphas; ``folds`` 0 for leave-one-out) on the problem's persisted
+    blocks (hashed folds); then, for the "one fit" baseline, ``Lasso`` or
+    ``Ridge`` at the chosen alpha on the same blocks.
+
+    Returns
+    -------
+    dict
+        ``fit_seconds`` (the search), ``single_seconds``, the chosen
+        ``alpha``, the passes over X (``evaluations``) and the mean held-out
+        error at the chosen alpha (Lasso).
+    """
+    import dmltk
+
+    client = cluster.local_client()
+    try:
+        X, y = cluster.persist_pinned(client, problem)
+        info = cluster.worker_info(client, X, ["dmltk"])
+        X, y, _ = _partition(X, y, problem)
+        if search == "lasso":
+            model = dmltk.LassoCV(alphas=int(alphas), cv=folds, tol=tol,
+                                  max_iter=max_iter)  # fmt: skip
+        else:
+            model = dmltk.RidgeCV(alphas=alphas, cv=folds or None)
+        result = timing.timed_fit(lambda: model.fit(X, y))
+        if search == "lasso":
+            single = dmltk.Lasso(alpha=model.alpha_, tol=tol, max_iter=max_iter)
+        else:
+            single = dmltk.Ridge(alpha=model.alpha_)
+        single_timing = timing.timed_fit(lambda: single.fit(X, y))
+        stats = model.fit_stats_
+        held_out = (float(model.mse_path_.mean(axis=1).min())
+                 if search == "lasso" else float(model.best_score_))  # fmt: skip
+        return {
+            **result,
+            "single_seconds": single_timing["fit_seconds"],
+            "alpha": float(model.alpha_),
+            "held_out": held_out,
+            "passes": int(stats["evaluations"]),
+            "settings": f"{type(model).__name__} tol={tol:g}, "
+            f"{folds or 'leave-one-out'} folds, solver "
+            f"{getattr(model, 'solver_', 'closed form')}",
+            **info,
+        }
+    finally:
+        client.close()

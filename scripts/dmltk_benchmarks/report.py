@@ -38,11 +38,27 @@ def blas_info() -> list[dict]:
     ]
 
 
+def processor() -> str:
+    """The processor's model name (``lscpu``'s), or ``"unknown"``."""
+    import platform
+
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
 def machine() -> dict:
-    """Cores and memory of this machine, and any OpenBLAS variables set."""
+    """Processor, cores and memory of this machine, and any OpenBLAS
+    variables set."""
     import psutil
 
     return {
+        "processor": processor(),
         "logical_cores": psutil.cpu_count(),
         "physical_cores": psutil.cpu_count(logical=False),
         "memory_gib": round(psutil.virtual_memory().total / 1024**3, 1),
@@ -94,8 +110,8 @@ def header_lines(title: str, rows: list[dict]) -> list[str]:
     listed = ", ".join(f"{k} {v}" for k, v in versions().items())
     lines = [
         title,
-        f"machine: {found['logical_cores']} logical / {found['physical_cores']} "
-        f"physical cores, {found['memory_gib']} GiB",
+        f"machine: {found['processor']}, {found['logical_cores']} logical / "
+        f"{found['physical_cores']} physical cores, {found['memory_gib']} GiB",
         f"versions: {listed}, python {sys.version.split()[0]}",
     ]
     for lib in blas_info():

@@ -4,7 +4,9 @@ sampled, an optional wait for a quiet machine, reruns when disturbed.
 A :class:`Run` says which system does which task (``fit``, ``read`` or
 ``workflow``) with which arguments; :func:`run_all` runs them one after the
 other and returns one row (a dict) per run. :func:`score_fits` then judges
-every fit on one reference objective, :func:`dmltk._testing.sklearn_objective`.
+every fit on one reference objective: :func:`dmltk._testing.sklearn_objective`
+for classification, :func:`dmltk_benchmarks.objectives.regression_objective`
+for regression.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import monitor
+from . import monitor, objectives
 from .problems import Problem
 
 GB = 1e9
@@ -166,7 +168,11 @@ def describe(row: dict) -> str:
     """One line about a finished run, for the log."""
     parts = [f"child {row['child_seconds']:.1f} s"]
     if "fit_seconds" in row:
-        parts.insert(0, f"fit {row['fit_seconds']:.2f} s, {row['n_iter']} iterations")
+        fit = f"fit {row['fit_seconds']:.2f} s"
+        if "n_iter" in row:  # a search (Spark's CrossValidator) may not say
+            steps = row["n_iter"]
+            fit += ", a direct solve" if steps is None else f", {steps} iterations"
+        parts.insert(0, fit)
     parts.append(f"others used {row['other_cores']:.2f} cores")
     return ", ".join(parts)
 
@@ -188,23 +194,37 @@ def accuracy(X, y, coef, intercept) -> float:
     return float(np.mean(predicted == y))
 
 
+def objective(problem: Problem, X, y, coef, intercept) -> float:
+    """The reference objective of ``problem`` at ``coef``, ``intercept``."""
+    if problem.is_regression:
+        return objectives.regression_objective(
+            X, y, coef, intercept, problem.power, problem.alpha
+        )
+    from dmltk._testing import sklearn_objective
+
+    return sklearn_objective(X, y, coef, intercept, problem.C,
+                             l1_ratio=problem.l1_ratio)  # fmt: skip
+
+
 def score_fits(problem: Problem, rows: list[dict], reference: str = "dmltk") -> dict:
     """Judge every fit of ``problem`` on the reference objective, in float64.
 
     Adds ``objective``, ``gap`` (relative, to the best of all rows),
-    ``accuracy``, ``zeros`` (exact zeros in coef) and ``per_dmltk`` (fit
-    seconds over the ``reference`` row's) to each row. Returns facts about
-    the data: best objective, true-model accuracy, checksums.
+    ``accuracy`` (classification) or ``d2`` (regression: the share of the
+    deviance explained), ``zeros`` (exact zeros in coef) and ``per_dmltk``
+    (fit seconds over the ``reference`` row's) to each row. Returns facts
+    about the data: best objective, the true model's accuracy or D^2,
+    checksums.
     """
-    from dmltk._testing import sklearn_objective
-
     X, y = problem.numpy_data()
     fitted = [row for row in rows if "error" not in row]
     for row in fitted:
         coef, intercept = np.asarray(row["coef"]), np.asarray(row["intercept"])
-        row["objective"] = sklearn_objective(X, y, coef, intercept, problem.C,
-                                             l1_ratio=problem.l1_ratio)  # fmt: skip
-        row["accuracy"] = accuracy(X, y, coef, intercept)
+        row["objective"] = objective(problem, X, y, coef, intercept)
+        if problem.is_regression:
+            row["d2"] = objectives.d2_score(X, y, coef, intercept, problem.power)
+        else:
+            row["accuracy"] = accuracy(X, y, coef, intercept)
         row["zeros"] = int(np.sum(coef == 0.0))
     best = min((row["objective"] for row in fitted), default=np.nan)
     base = next((row for row in fitted if row["label"] == reference), None)
@@ -217,11 +237,22 @@ def score_fits(problem: Problem, rows: list[dict], reference: str = "dmltk") -> 
 
 def _data_facts(problem: Problem, X, y) -> dict:
     facts = {
-        "class_shares": (np.bincount(y.astype(np.intp)) / y.size).round(3).tolist(),
         "y_sum": float(y.sum()),
         "x_sum": float(X.sum(dtype=np.float64)) if isinstance(X, np.ndarray) else None,
     }
     params = problem.parameters()
+    if problem.is_regression:
+        true_coef, true_intercept = params["weights"][:, 0], params["intercept"]
+        return {
+            **facts,
+            "y_mean": float(y.mean()),
+            "y_zero_share": float(np.mean(y == 0.0)),
+            "true_model_d2": objectives.d2_score(
+                X, y, true_coef, true_intercept, problem.power
+            ),
+            "true_model_objective": objective(problem, X, y, true_coef, true_intercept),
+        }
+    facts["class_shares"] = (np.bincount(y.astype(np.intp)) / y.size).round(3).tolist()
     if params:
         true_coef = params["weights"].T
         facts["true_model_accuracy"] = accuracy(X, y, true_coef, params["intercept"])
@@ -230,10 +261,16 @@ def _data_facts(problem: Problem, X, y) -> dict:
 
 
 def same_data(row: dict, facts: dict) -> bool | None:
-    """Whether the cluster's checksums match the in-memory copy (None: unknown)."""
+    """Whether the cluster's checksums match the in-memory copy (None: unknown).
+
+    Both sums to 1e-9 relative: they are taken in different orders (a tree
+    over blocks against numpy's pairwise sum), which rounds fractional
+    targets (Gamma, Tweedie) differently; labels and counts agree exactly.
+    """
     sums = row.get("checksums")
     if not sums or facts.get("x_sum") is None:
         return None
-    return sums["y_sum"] == facts["y_sum"] and bool(
-        np.isclose(sums["x_sum"], facts["x_sum"], rtol=1e-9)
+    return bool(
+        np.isclose(sums["y_sum"], facts["y_sum"], rtol=1e-9)
+        and np.isclose(sums["x_sum"], facts["x_sum"], rtol=1e-9)
     )

@@ -1,8 +1,9 @@
 """The benchmarks of ``scripts/``, as data: which systems run with which
 settings, plus the command-line options and report pieces they share.
 
-``scripts/bench.py``, ``bench_features.py``, ``bench_layouts.py``,
-``bench_read.py`` and ``bench_workflow.py`` are thin wrappers over this.
+``scripts/bench.py``, ``bench_features.py``, ``bench_glm.py``,
+``bench_layouts.py``, ``bench_read.py`` and ``bench_workflow.py`` are thin
+wrappers over this.
 """
 
 from __future__ import annotations
@@ -42,6 +43,37 @@ FEATURES = {
         "spark": ("spark", {"tol": REFERENCE_TOL}),
     },
 }
+
+
+def _glm_suite(problem: str) -> dict:
+    """The runs of one regression problem (``bench_glm.py``).
+
+    scikit-learn's ``Ridge`` has no lbfgs without ``positive=True``: its
+    default direct solve runs as ``sklearn-ridge``, and lbfgs on the same
+    objective as ``sklearn`` (``TweedieRegressor(power=0)``). dask-ml has
+    the squared error and Poisson families only, and PEERS.md's lbfgs (its
+    newton drops the penalty, admm ignores tol).
+    """
+    suite = {"dmltk": ("dmltk", {"tol": REFERENCE_TOL})}
+    if problem == "squared-error":
+        suite["sklearn-ridge"] = ("sklearn", {"solver": "auto", "tol": REFERENCE_TOL})
+    suite["sklearn"] = ("sklearn", {"solver": "lbfgs", "tol": REFERENCE_TOL})
+    if problem in ("squared-error", "poisson"):
+        suite["dask-ml"] = ("dask-ml", {"solver": "lbfgs", "tol": REFERENCE_TOL})
+    suite["spark"] = ("spark", {"tol": REFERENCE_TOL})
+    # Not run unless named (--systems): other solvers of the same systems.
+    suite["dmltk-newton"] = ("dmltk", {"solver": "newton", "tol": REFERENCE_TOL})
+    suite["sklearn-newton-cholesky"] = (
+        "sklearn", {"solver": "newton-cholesky", "tol": REFERENCE_TOL}
+    )  # fmt: skip
+    if problem in ("squared-error", "poisson"):
+        suite["dask-ml-newton"] = ("dask-ml", {"solver": "newton"})
+    return suite
+
+
+GLM = {name: _glm_suite(name) for name in ("squared-error", "poisson", "gamma",
+                                           "tweedie")}  # fmt: skip
+GLM_EXTRAS = ("dmltk-newton", "sklearn-newton-cholesky", "dask-ml-newton")
 
 FIT_COLUMNS = [
     ("label", "system", ""),
@@ -97,17 +129,34 @@ def run_fits(problem: Problem, runs: list[runner.Run], options: runner.Options,
     return rows, facts
 
 
-def data_lines(problem: Problem, facts: dict, rows: list[dict]) -> list[str]:
-    """Facts about one problem's data, and whether the cluster held the same."""
-    lines = [
+def _problem_lines(problem: Problem, facts: dict) -> list[str]:
+    shape = (
         f"{problem.name}: n={problem.n:,} d={problem.d} blocks={problem.blocks} "
         f"seed={problem.seed} dtype={problem.dtype} zero_mean={problem.zero_mean} "
-        f"layout={problem.layout} C={problem.C:.3g} l1_ratio={problem.l1_ratio:g} "
-        f"classes={problem.classes} ({problem.nbytes / 1e9:.2f} GB of X)",
+        f"layout={problem.layout}"
+    )
+    size = f"({problem.nbytes / 1e9:.2f} GB of X)"
+    if problem.is_regression:
+        return [
+            f"{shape} family={problem.family} power={problem.power:g} "
+            f"alpha={problem.alpha:.3g} {size}",
+            f"  y mean {facts['y_mean']:.4f}, zeros {facts['y_zero_share']:.3f}; "
+            f"true model D2 {facts['true_model_d2']:.4f}, objective "
+            f"{facts['true_model_objective']:.10g}; best objective "
+            f"{facts['best_objective']:.10g}",
+        ]
+    return [
+        f"{shape} C={problem.C:.3g} l1_ratio={problem.l1_ratio:g} "
+        f"classes={problem.classes} {size}",
         f"  class shares {facts['class_shares']}, true-model accuracy "
         f"{facts.get('true_model_accuracy', float('nan')):.4f}, best objective "
         f"{facts['best_objective']:.10g}",
     ]
+
+
+def data_lines(problem: Problem, facts: dict, rows: list[dict]) -> list[str]:
+    """Facts about one problem's data, and whether the cluster held the same."""
+    lines = _problem_lines(problem, facts)
     for row in rows:
         same = runner.same_data(row, facts)
         if same is not None:

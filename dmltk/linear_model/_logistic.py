@@ -1,86 +1,31 @@
-"""Scikit-learn-style linear classifiers fitted on distributed data."""
+"""Logistic regression, binomial and multinomial, on distributed data."""
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import numbers
-import operator
-import time
-import warnings
 
-import dask.array as da
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.base import ClassifierMixin, _fit_context
 from sklearn.metrics import accuracy_score
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import (
-    _check_feature_names,
-    _check_n_features,
-    _check_sample_weight,
-    check_is_fitted,
-    validate_data,
-)
-from threadpoolctl import threadpool_limits
+from sklearn.utils.validation import _check_sample_weight, validate_data
 
-from . import _blocks, _data, _loss, _prediction
-from ._distributed import (
-    BlockEvaluator,
-    current_client,
-    runs_in_process,
-    transfer_bytes,
-)
-from .solvers import minimize_lbfgs, minimize_newton, minimize_owlqn
-
-# solver name -> whether it handles the non-smooth L1 part of the penalty.
-_SOLVERS = {"lbfgs": False, "newton": False, "owlqn": True, "auto": True}
-
-# In-memory X is validated to one of these: float32 is kept as it is (no
-# float64 copy), anything else is converted to the first.
-_X_DTYPES = [np.float64, np.float32]
-
-_CONVERGENCE_ADVICE = (
-    "Increase the number of iterations (max_iter), scale the data (for example "
-    "with sklearn.preprocessing.StandardScaler), or relax tol."
+from .. import _blocks, _data, _loss, _prediction
+from .._distributed import BlockEvaluator, FitMonitor, local_in_tasks
+from ._base import (
+    _SOLVERS,
+    _X_DTYPES,
+    BlockwiseLinearModel,
+    _lazy_prediction,
+    check_weight_sum,
+    choose_solver,
+    dask_shapes,
+    raise_if_nonfinite,
 )
 
 
-def choose_solver(solver: str, l1_ratio: float, C: float) -> str:
-    """The solver :class:`LogisticRegression` runs for these parameters.
-
-    Parameters
-    ----------
-    solver : {"lbfgs", "newton", "owlqn", "auto"}
-    l1_ratio : float
-    C : float
-
-    Returns
-    -------
-    str
-        ``solver``, or for ``"auto"`` ``"owlqn"`` when the penalty has an L1
-        part (``l1_ratio > 0`` and finite ``C``), else ``"lbfgs"``.
-
-    Raises
-    ------
-    ValueError
-        If ``solver`` handles smooth penalties only and the penalty has an L1
-        part.
-    """
-    has_l1 = l1_ratio > 0 and np.isfinite(C)
-    if solver == "auto":
-        return "owlqn" if has_l1 else "lbfgs"
-    if has_l1 and not _SOLVERS[solver]:
-        raise ValueError(
-            f"solver={solver!r} handles smooth penalties only, but "
-            f"l1_ratio={l1_ratio} adds an L1 term. Use solver='owlqn' "
-            "(or 'auto', which picks it), or set l1_ratio=0."
-        )
-    return solver
-
-
-class LogisticRegression(ClassifierMixin, BaseEstimator):
+class LogisticRegression(ClassifierMixin, BlockwiseLinearModel):
     """Logistic regression (binomial or multinomial) fitted on data spread
     over Dask workers.
 
@@ -98,7 +43,9 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
     DataFrame, a numpy array, a CSR matrix or a pandas DataFrame. Work runs on
     the Dask scheduler that is current: the active ``distributed.Client``
     (worker processes, message passing), else Dask's threaded scheduler
-    (shared memory). The estimator never starts a cluster: see
+    (shared memory); inside a task on a Dask worker (as dask-ml's
+    GridSearchCV runs ``fit`` and ``score``), the synchronous scheduler, in
+    that task. The estimator never starts a cluster: see
     :func:`dmltk.connect`.
 
     Parameters
@@ -282,13 +229,9 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         self.warm_start = warm_start
         self.verbose = verbose
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = True
-        return tags
-
     # ------------------------------------------------------------------ fit
     @_fit_context(prefer_skip_nested_validation=True)
+    @local_in_tasks
     def fit(self, X, y, sample_weight=None):
         """Fit the model on X and y.
 
@@ -302,122 +245,52 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         sample_weight : array-like or dask array of shape (n_samples,), optional
             Non-negative weight of every sample (multiplied by ``class_weight``
             when both are given). An integer weight counts the sample that
-            many times.
+            many times in the loss; with ``standardize=True`` the standard
+            deviations are weighted as reliability weights (as Spark MLlib's
+            are), which repeated rows are not.
 
         Returns
         -------
         self : LogisticRegression
         """
         solver = self._chosen_solver()
-        start = time.perf_counter()
-        client = current_client()
-        sent_before = transfer_bytes(client) if client is not None else None
+        monitor = FitMonitor()
         if _data.is_dask(X):
             blocks, counts, weight_sum = self._prepare_dask(X, y, sample_weight)
         else:
             blocks, counts, weight_sum = self._prepare_in_memory(X, y, sample_weight)
-        evaluator = BlockEvaluator(blocks.X, blocks.y)
-        # Dropping the last references releases what fit persisted.
-        del blocks
-        result, coef = self._solve(evaluator, weight_sum, counts, solver)
-        sent = (
-            sum(transfer_bytes(client).values()) - sum(sent_before.values())
-            if client is not None
-            else 0
+        family = _loss.Binomial() if self._n_outputs == 1 else _loss.Multinomial()
+        penalty = _loss.Penalty.from_C(float(self.C), weight_sum, float(self.l1_ratio))
+        coef = self._fit_blocks(
+            blocks,
+            family=family,
+            weight_sum=weight_sum,
+            penalty=penalty,
+            initial_coef=self._initial_coef(counts),
+            solver=solver,
+            monitor=monitor,
         )
-        self.fit_stats_ = {
-            "layout": evaluator.layout,
-            "evaluations": evaluator.n_evaluations,
-            "hessian_products": evaluator.n_hessian_products,
-            "tasks": evaluator.n_tasks,
-            "seconds": time.perf_counter() - start,
-            "bytes_sent": sent,
-            "bytes_to_client": evaluator.bytes_gathered,
-            "bytes_between_workers": max(0, sent - evaluator.bytes_gathered),
-            "evaluation_seconds": list(evaluator.evaluation_seconds),
-            "kernel_seconds": list(evaluator.kernel_seconds),
-        }
-        del evaluator
         weights, intercept = _loss.split_coef(
             coef, self.n_features_in_, self.fit_intercept
         )
         self.coef_ = np.asarray(weights).T.reshape(self._n_outputs, -1).copy()
         self.intercept_ = np.atleast_1d(np.asarray(intercept, dtype=np.float64)).copy()
-        self.n_iter_ = np.array([result.n_iter], dtype=np.int32)
-        self.objective_history_ = result.objective_history
-        self.solver_ = solver
-        if not result.converged:
-            warnings.warn(
-                f"{solver} failed to converge after {result.n_iter} iteration(s): "
-                f"{result.message.rstrip('.')}. {_CONVERGENCE_ADVICE} "
-                f"Got (max_iter={self.max_iter}, tol={self.tol}).",
-                ConvergenceWarning,
-                stacklevel=3,
-            )
+        self.n_iter_ = np.array([self._n_iter], dtype=np.int32)
         return self
 
     def _chosen_solver(self) -> str:
         """The solver to run; a ValueError if it cannot handle the penalty."""
         return choose_solver(self.solver, self.l1_ratio, self.C)
 
-    def _solve(self, evaluator, weight_sum, counts, solver):
-        """Run ``solver`` in the coordinates it works in (see
-        :class:`_SolverCoordinates`): the coefficients themselves, or with
-        ``standardize`` those of standardised columns. The blocks are always
-        evaluated at the coefficients; X is never rescaled.
-
-        Returns the solver's result and the packed coefficients it found.
-        """
-        n_features = self.n_features_in_
-        fit_intercept = self.fit_intercept
-        penalty = {
-            "weight_sum": weight_sum,
-            "C": float(self.C),
-            "fit_intercept": fit_intercept,
-            "n_features": n_features,
-            "l1_ratio": float(self.l1_ratio),
-        }
-        coordinates = _SolverCoordinates(n_features, self._n_outputs, fit_intercept)
-        if self.standardize:
-            coordinates.standardise(*evaluator.column_standard_deviations())
-        elif fit_intercept:
-            coordinates.centre(evaluator.column_means())
-
-        def value_and_gradient(beta):
-            packed = evaluator.loss_gradient(coordinates.to_coef(beta), fit_intercept)
-            packed[1:] = coordinates.pull_back(packed[1:])
-            return _loss.penalized_objective(packed, beta, **penalty)
-
-        def hessian_product(beta, direction):
-            packed = evaluator.hessian_product(
-                coordinates.to_coef(beta), coordinates.to_coef(direction), fit_intercept
-            )
-            if not np.isfinite(packed).all():
-                # Else scipy's "array must not contain infs or NaNs", about
-                # arrays the user never saw.
-                raise ValueError(
-                    "The Hessian product of the objective overflowed float64 "
-                    "although X is finite: X holds values too large for the "
-                    "products of a Newton step (beyond about 1e100). Rescale X, "
-                    "or fit with standardize=True, which works in the coordinates "
-                    "of unit-variance columns."
-                )
-            packed[1:] = coordinates.pull_back(packed[1:])
-            return _loss.penalized_hessian_product(packed, direction, **penalty)
-
-        _, l1_strength = _loss.penalty_strengths(
-            float(self.C), weight_sum, float(self.l1_ratio)
-        )
-        l1_per_coef = np.zeros(coordinates.size)
-        l1_per_coef[: n_features * self._n_outputs] = l1_strength
-        beta0 = coordinates.from_coef(self._initial_coef(counts))
-        result = self._run_solver(
-            solver, value_and_gradient, hessian_product, l1_per_coef, beta0
-        )
-        return result, coordinates.to_coef(result.x)
-
     def _initial_coef(self, counts: np.ndarray) -> np.ndarray:
-        """The solver's starting point, in the packed layout of ``_loss``."""
+        """The solver's starting point, in the packed layout of ``_loss``,
+        from ``counts``: the weight of each class (sample weights times class
+        weights, summed; its number of samples when unweighted).
+
+        Weighted, so that a fit with integer weights starts where the fit on
+        repeated rows does, and the two take the same steps (scikit-learn's
+        check_sample_weight_equivalence compares them at rtol=1e-7).
+        """
         n_features, k = self.n_features_in_, self._n_outputs
         weights = np.zeros((n_features, k))
         intercept = np.zeros(k)
@@ -425,9 +298,13 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         if previous is not None and previous.shape == (k, n_features):
             weights = previous.T
             intercept = self.intercept_ if self.fit_intercept else intercept
+        elif not np.all(counts > 0):
+            # A class of zero weight has log-odds -inf: start from zero, as
+            # scikit-learn always does.
+            pass
         elif k == 1:
-            # The log-odds of the labels: the optimal intercept (unweighted)
-            # when every weight is zero.
+            # The weighted log-odds of the labels: the optimal intercept when
+            # every coefficient is zero.
             intercept[0] = np.log(counts[1] / counts[0])
         else:
             # Centred log-priors: the intercepts then sum to zero, and stay so,
@@ -440,46 +317,6 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
     def _n_outputs(self) -> int:
         """Margin columns: 1 for two classes (binomial), else one per class."""
         return 1 if len(self.classes_) == 2 else len(self.classes_)
-
-    def _run_solver(
-        self, solver, value_and_gradient, hessian_product, l1_strength, coef0
-    ):
-        progress, close = self._progress_bar(solver)
-        options = {"tol": self.tol, "max_iter": self.max_iter, "progress": progress}
-        try:
-            # Under a local scheduler, worker threads share this process: one
-            # BLAS thread each avoids oversubscribing the cores. Distributed
-            # workers already run single-threaded BLAS (Dask's nanny sets it).
-            pinned = (
-                threadpool_limits(limits=1, user_api="blas")
-                if runs_in_process()
-                else contextlib.nullcontext()
-            )
-            with pinned:
-                if solver == "newton":
-                    return minimize_newton(
-                        value_and_gradient, hessian_product, coef0, **options
-                    )
-                if solver == "owlqn":
-                    return minimize_owlqn(
-                        value_and_gradient, coef0, l1_strength=l1_strength, **options
-                    )
-                return minimize_lbfgs(value_and_gradient, coef0, **options)
-        finally:
-            close()
-
-    def _progress_bar(self, solver: str):
-        if not self.verbose:
-            return None, lambda: None
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=self.max_iter, desc=f"dmltk {solver}", unit="it")
-
-        def progress(iteration, value, gradient_max):
-            bar.update(1)
-            bar.set_postfix(objective=f"{value:.6g}", grad=f"{gradient_max:.2e}")
-
-        return progress, bar.close
 
     def _prepare_in_memory(self, X, y, sample_weight):
         X, y = validate_data(
@@ -504,9 +341,10 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             weights = weights * self._class_weights(totals)[y_encoded]
             targets = np.column_stack([targets, weights])
             weight_sum = float(weights.sum())
+            counts = np.bincount(y_encoded, weights=weights, minlength=len(classes))
         else:
             weight_sum = float(X.shape[0])
-        _check_weight_sum(weight_sum)
+        check_weight_sum(weight_sum)
         X_dask, targets_dask = _data.in_memory_to_dask(X, targets)
         return _data.persist_blocks(X_dask, targets_dask), counts, weight_sum
 
@@ -528,28 +366,9 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         return np.array([float(self.class_weight.get(c, 1.0)) for c in self.classes_])
 
     def _prepare_dask(self, X, y, sample_weight):
-        X, names = _data.feature_array(X)
-        y = _data.label_array(y)
-        if _data.has_unknown_chunks(X) or _data.has_unknown_chunks(y):
-            X, y = _data.resolve_unknown_chunks(X, y)
-        n_samples, n_features = X.shape
-        if y.shape[0] != n_samples:
-            raise ValueError(
-                "Found input variables with inconsistent numbers of samples: "
-                f"[{n_samples}, {y.shape[0]}] (X has {n_samples} rows, y has "
-                f"{y.shape[0]} labels)."
-            )
-        if n_samples == 0 or n_features == 0:
-            raise ValueError(
-                f"Found array with {n_samples} sample(s) and {n_features} "
-                f"feature(s) (shape={X.shape}) while a minimum of 1 of each is "
-                "required."
-            )
-        self.n_features_in_ = n_features
-        if names is not None:
-            self.feature_names_in_ = names
-        elif hasattr(self, "feature_names_in_"):
-            del self.feature_names_in_
+        X, y, names = dask_shapes(X, y)
+        n_samples, self.n_features_in_ = X.shape
+        self._set_feature_names(names)
         blocks = _data.persist_blocks(X, y)
         nonfinite, label_summaries = BlockEvaluator(blocks.X, blocks.y).map_blocks(
             _blocks.count_nonfinite, _blocks.summarize_labels
@@ -567,7 +386,8 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         targets = _data.weighted_targets(targets, weights, self._class_weights(totals))
         (targets,) = _data.persist(targets)
         weight_sum = _data.checked_weight_sum(targets[:, 1])
-        _check_weight_sum(weight_sum)
+        check_weight_sum(weight_sum)
+        counts = _data.weight_per_class(targets[:, 0], targets[:, 1], len(counts))
         return _data.Blocks(blocks.X, targets), counts, weight_sum
 
     def _set_classes(self, classes):
@@ -579,16 +399,6 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         self.classes_ = classes
 
     # -------------------------------------------------------------- predict
-    def _check_predict_input(self, X):
-        check_is_fitted(self)
-        if _data.is_dask(X):
-            # A dask DataFrame's meta is an empty pandas frame with its columns.
-            _check_feature_names(self, getattr(X, "_meta", X), reset=False)
-            X, _ = _data.feature_array(X, lengths=False)
-            _check_n_features(self, X, reset=False)
-            return X
-        return validate_data(self, X, accept_sparse="csr", dtype=_X_DTYPES, reset=False)
-
     def _prediction_weights(self) -> tuple[np.ndarray, np.ndarray | float]:
         """Weights (d,) or (d, K) and intercept, as the block functions take."""
         weights = self.coef_.T if self.coef_.shape[0] > 1 else self.coef_[0]
@@ -663,6 +473,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         """
         return self._predict(X, "labels")
 
+    @local_in_tasks
     def score(self, X, y, sample_weight=None):
         """Mean accuracy of :meth:`predict` on X against y.
 
@@ -717,176 +528,9 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         return float(hits / total)
 
 
-class _SolverCoordinates:
-    """The linear map from the solver's coordinates to the coefficients.
-
-    The identity, until :meth:`centre` or :meth:`standardise`. With an
-    intercept, the solver always works as if every column were centred
-    (:meth:`centre`, as Spark MLlib does): the weights stay the same, only the
-    intercepts move, so the objective and its optimum are unchanged, but the
-    coupling between a column's mean and the intercept, which makes L-BFGS
-    crawl on columns with non-zero means, is gone (measured: 68 iterations
-    instead of 24 on the multinomial benchmark problem). With
-    ``standardize``, columns are also divided by their standard deviations,
-    so the penalty falls on the coefficients of standardised columns. With
-    ``beta`` the solver's weights (d, K) and ``c`` its intercepts (K,)::
-
-        W = beta / std[:, None]        (0 for constant columns; std = 1
-                                        without standardize)
-        b = c - mean @ W               (with an intercept only)
-
-    Gradients and Hessian products come back through the transpose of the
-    map (:meth:`pull_back`).
-    """
-
-    def __init__(self, n_features: int, n_outputs: int, fit_intercept: bool):
-        self._shape = (n_features, n_outputs)
-        self._fit_intercept = fit_intercept
-        self.size = (n_features + int(fit_intercept)) * n_outputs
-        self._scale = np.ones(n_features)
-        self._mean = np.zeros(n_features)
-
-    def standardise(self, mean: np.ndarray, std: np.ndarray) -> None:
-        """Work in the coordinates of centred, unit-variance columns."""
-        self._scale = np.divide(1.0, std, out=np.zeros_like(std), where=std > 0)
-        self.centre(mean)
-
-    def centre(self, mean: np.ndarray) -> None:
-        """Work in the coordinates of centred columns (with an intercept
-        only). The weights are the same; only the intercepts move, so the
-        penalty, the objective and its optimum are unchanged."""
-        if self._fit_intercept:
-            self._mean = mean
-
-    def _split(self, packed):
-        n_weights = self._shape[0] * self._shape[1]
-        return packed[:n_weights].reshape(self._shape), packed[n_weights:]
-
-    def to_coef(self, beta: np.ndarray) -> np.ndarray:
-        """Coefficients (packed) of solver coordinates ``beta``."""
-        weights, intercepts = self._split(beta)
-        weights = weights * self._scale[:, None]
-        if self._fit_intercept:
-            intercepts = intercepts - self._mean @ weights
-        return np.concatenate([weights.ravel(), intercepts])
-
-    def from_coef(self, coef: np.ndarray) -> np.ndarray:
-        """Solver coordinates of coefficients ``coef`` (coefficients of
-        constant columns are lost: they do not change any margin)."""
-        weights, intercepts = self._split(coef)
-        if self._fit_intercept:
-            intercepts = intercepts + self._mean @ weights
-        beta = np.divide(
-            weights,
-            self._scale[:, None],
-            out=np.zeros_like(weights),
-            where=self._scale[:, None] > 0,
-        )
-        return np.concatenate([beta.ravel(), intercepts])
-
-    def pull_back(self, gradient: np.ndarray) -> np.ndarray:
-        """A gradient (or Hessian product) in coefficients, expressed in
-        solver coordinates: the transpose of :meth:`to_coef` applied to it."""
-        weights, intercepts = self._split(gradient)
-        if self._fit_intercept:
-            weights = weights - np.outer(self._mean, intercepts)
-        weights = weights * self._scale[:, None]
-        return np.concatenate([weights.ravel(), intercepts])
-
-
-def _lazy_prediction(X, weights, intercept, output: str, classes):
-    """:meth:`LogisticRegression._predict` for a dask X, nothing computed.
-
-    With one block column, each row block is one task: margins and their
-    transform from one read of the block. With more, the partial margins of
-    a block row's blocks are summed by dask, then transformed.
-    """
-    n_outputs = weights.shape[1] if weights.ndim == 2 else 1
-    if output == "labels":
-        width, dtype = None, classes.dtype
-    elif output == "decision":
-        width, dtype = (n_outputs if n_outputs > 1 else None), np.dtype(np.float64)
-    else:
-        width, dtype = max(n_outputs, 2), np.dtype(np.float64)
-    if X.numblocks[1] == 1:
-        arguments = (weights, intercept, output, classes)
-        return _row_blocks(X, _prediction.predict_block, arguments, width, dtype)
-    bounds = np.cumsum([0, *X.chunks[1]])
-    parts = [
-        _lazy_prediction(
-            X.blocks[:, j],
-            weights[bounds[j] : bounds[j + 1]],
-            0.0 if j else intercept,
-            "decision",
-            None,
-        )
-        for j in range(len(bounds) - 1)
-    ]
-    margins = functools.reduce(operator.add, parts)
-    if output == "decision":
-        return margins
-    if margins.ndim == 2:  # multinomial: (n, K) to probabilities or labels
-        return _row_blocks(
-            margins, _prediction.from_margins, (output, classes), width, dtype
-        )
-    if width is None:  # binomial labels
-        return margins.map_blocks(
-            _prediction.from_margins, output, classes, dtype=dtype,
-            meta=np.empty((0,), dtype=dtype),
-        )  # fmt: skip
-    return margins.map_blocks(
-        _prediction.from_margins, output, classes, new_axis=1,
-        chunks=(margins.chunks[0], (width,)), dtype=dtype, meta=np.empty((0, 0)),
-    )  # fmt: skip
-
-
-def _row_blocks(array, block_function, arguments: tuple, width, dtype):
-    """``block_function(block, *arguments)`` for every row block of a 2-D dask
-    array with one block column: an array of shape (n,) when ``width`` is
-    None, else (n, width), one task per row block.
-
-    The 1-D case is built with ``blockwise`` rather than
-    ``map_blocks(drop_axis=1)``, which concatenates the dropped axis: a copy
-    of every block of X (measured: a prediction 2.5x slower).
-    """
-    if width is not None:
-        return array.map_blocks(
-            block_function,
-            *arguments,
-            chunks=(array.chunks[0], (width,)),
-            dtype=dtype,
-            meta=np.empty((0, 0), dtype=dtype),
-        )
-    return da.blockwise(
-        _prediction.first_block, "i",
-        array, "ij",
-        block_function, None,
-        *[item for argument in arguments for item in (argument, None)],
-        concatenate=False, dtype=dtype, meta=np.empty((0,), dtype=dtype),
-    )  # fmt: skip
-
-
-def _check_weight_sum(weight_sum: float) -> None:
-    if not weight_sum > 0:
-        raise ValueError(
-            "The sample weights sum to 0: at least one sample needs a positive weight."
-        )
-
-
 def _merge_summaries(nonfinite, label_summaries):
     """Fold per-block summaries; raise on non-finite or non-class labels."""
-    bad_x = [(i, j) for i, row in enumerate(nonfinite) for j, n in enumerate(row) if n]
-    if bad_x:
-        count = sum(nonfinite[i][j] for i, j in bad_x)
-        where = (
-            f"row block(s) {[i for i, _ in bad_x][:10]}"
-            if len(nonfinite[0]) == 1
-            else f"block(s) {bad_x[:10]}"
-        )
-        raise ValueError(
-            f"Input X contains NaN or infinity: {count} value(s) in {where}. "
-            "Remove or impute them before fitting."
-        )
+    raise_if_nonfinite(nonfinite)
     bad_y = [i for i, s in enumerate(label_summaries) if s["nonfinite"]]
     if bad_y:
         raise ValueError(

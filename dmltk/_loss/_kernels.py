@@ -1,0 +1,827 @@
+"""Compiled block kernels: one read of a block per evaluation.
+
+Each kernel walks the rows of ONE block (dense C-contiguous, or CSR given as
+its ``data``, ``indices`` and ``indptr``) and does all the work of a row while
+the row is in the fastest cache: its margins, the loss and residual of the
+row, and the row's share of ``X.T @ residual``. numpy needs two passes for the
+same result (``X @ w``, then ``X.T @ r``) and temporaries for every
+transcendental function; the best it could do was to walk row slices sized
+for one processor's cache, which ran at two reads per evaluation on another.
+
+Why numba: it installs from wheels (no compiler on the user's machine, which a
+Cython or C extension would need for ``pip install .`` from source), compiles
+the same source for float32 and float64 blocks and for every index type of
+CSR blocks, and keeps its machine code in an on-disk cache (``cache=True``),
+so the compile cost is paid once per machine, not per worker or per fit.
+:func:`warm_up` loads (or, the first time, compiles) every common
+specialisation; :func:`dmltk.connect` runs it on every worker.
+
+Conventions shared by every kernel:
+
+- Dense kernels take the weights transposed, ``WT`` of shape
+  (K, n_features), and add into a transposed ``GT`` (K, n_features): each
+  class's weights and gradient are then contiguous, so the dot products and
+  updates of a row vectorise (measured: a multinomial pass 4x faster than
+  with (n_features, K), where nothing vectorised). CSR kernels take
+  ``W`` of shape (n_features, K) and add into ``out`` of that shape: a
+  stored value needs one row of W. ``b`` has shape (K,): K = 1 is the
+  binomial loss (sigmoid), K >= 3 the multinomial one (softmax). The
+  regression kernels (``*_glm_*``) have one margin column: ``w`` and the
+  gradient of shape (n_features,), a float intercept, and the family's code
+  and Tweedie power as their last two arguments.
+- ``labels`` are float64 class indices (0.0 / 1.0 for the binomial loss);
+  ``sample_weight`` is float64 of the same length, or empty when unweighted.
+- Blocks may be float32 or float64; every product and sum is float64.
+- Results are added into their output buffer (float64) so that one buffer
+  accumulates over many blocks; the kernel returns the scalar sums.
+
+This module imports numpy and numba only.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+# "reassoc" lets LLVM vectorise the dot products (a sum in another order:
+# rounding differences of order 1e-16 relative, the same on every run);
+# "contract" allows fused multiply-adds. Nothing that changes NaN, inf or
+# signed-zero handling.
+_OPTIONS = {"cache": True, "nogil": True, "fastmath": {"reassoc", "contract"}}
+
+
+# ---------------------------------------------------------------- per row
+@njit(inline="always")
+def _binomial(z, label):
+    """Loss ``log(1 + exp(z)) - y z`` and probability ``expit(z)`` of one
+    margin: one exp and one log1p, finite for any finite z."""
+    e = math.exp(-abs(z))
+    loss = max(z, 0.0) - label * z + math.log1p(e)
+    p = 1.0 / (1.0 + e) if z >= 0.0 else e / (1.0 + e)
+    return loss, p
+
+
+@njit(inline="always")
+def _softmax_in_place(z):
+    """Replace margins ``z`` by their softmax; return ``logsumexp(z)``."""
+    top = z[0]
+    for k in range(1, z.shape[0]):
+        top = max(top, z[k])
+    total = 0.0
+    for k in range(z.shape[0]):
+        z[k] = math.exp(z[k] - top)
+        total += z[k]
+    for k in range(z.shape[0]):
+        z[k] /= total
+    return top + math.log(total)
+
+
+@njit(inline="always")
+def _multinomial_residual(z, label, weight):
+    """Turn margins ``z`` into the residual ``s (softmax(z) - onehot(y))`` in
+    place; return the weighted loss ``s (logsumexp(z) - z_y)``."""
+    c = int(label)
+    picked = z[c]
+    loss = _softmax_in_place(z) - picked
+    z[c] -= 1.0
+    for k in range(z.shape[0]):
+        z[k] *= weight
+    return weight * loss
+
+
+@njit(inline="always")
+def _multinomial_curvature(z, u, weight):
+    """``s (p * u - p (p . u))`` in ``u``, with ``p = softmax(z)`` (``z`` is
+    overwritten): the softmax Jacobian applied to the direction's margins."""
+    _softmax_in_place(z)
+    pu = 0.0
+    for k in range(z.shape[0]):
+        pu += z[k] * u[k]
+    for k in range(z.shape[0]):
+        u[k] = weight * z[k] * (u[k] - pu)
+
+
+@njit(inline="always")
+def _weight(sample_weight, i):
+    return sample_weight[i] if sample_weight.shape[0] > 0 else 1.0
+
+
+# ------------------------------------------------------ row products
+@njit(inline="always")
+def _dense_dot(X, i, w, start):
+    total = start
+    for j in range(X.shape[1]):
+        total += X[i, j] * w[j]
+    return total
+
+
+@njit(inline="always")
+def _dense_axpy(X, i, scale, out):
+    for j in range(X.shape[1]):
+        out[j] += scale * X[i, j]
+
+
+@njit(inline="always")
+def _dense_margins(X, i, WT, b, z):
+    for k in range(z.shape[0]):
+        z[k] = _dense_dot(X, i, WT[k], b[k])
+
+
+@njit(inline="always")
+def _dense_outer(X, i, r, GT):
+    for k in range(r.shape[0]):
+        _dense_axpy(X, i, r[k], GT[k])
+
+
+@njit(inline="always")
+def _sparse_dot(data, indices, lo, hi, w, start):
+    total = start
+    for p in range(lo, hi):
+        total += data[p] * w[indices[p]]
+    return total
+
+
+@njit(inline="always")
+def _sparse_axpy(data, indices, lo, hi, scale, out):
+    for p in range(lo, hi):
+        out[indices[p]] += scale * data[p]
+
+
+@njit(inline="always")
+def _sparse_margins(data, indices, lo, hi, W, b, z):
+    z[:] = b
+    for p in range(lo, hi):
+        x = data[p]
+        j = indices[p]
+        for k in range(z.shape[0]):
+            z[k] += x * W[j, k]
+
+
+@njit(inline="always")
+def _sparse_outer(data, indices, lo, hi, r, out):
+    for p in range(lo, hi):
+        x = data[p]
+        j = indices[p]
+        for k in range(r.shape[0]):
+            out[j, k] += x * r[k]
+
+
+# ------------------------------------------------- loss and gradient
+@njit(**_OPTIONS)
+def dense_loss_gradient(X, labels, sample_weight, WT, b, GT, residual_sum):
+    """Add ``(X.T @ r).T`` to ``GT`` and ``sum r`` to ``residual_sum`` (K,);
+    return the weighted loss sum. ``r = s (p - y)`` per row."""
+    n = X.shape[0]
+    K = WT.shape[0]
+    loss = 0.0
+    if K == 1:
+        w = WT[0]
+        g = GT[0]
+        for i in range(n):
+            s = _weight(sample_weight, i)
+            row_loss, p = _binomial(_dense_dot(X, i, w, b[0]), labels[i])
+            r = s * (p - labels[i])
+            loss += s * row_loss
+            residual_sum[0] += r
+            _dense_axpy(X, i, r, g)
+        return loss
+    z = np.empty(K)
+    for i in range(n):
+        _dense_margins(X, i, WT, b, z)
+        loss += _multinomial_residual(z, labels[i], _weight(sample_weight, i))
+        residual_sum += z
+        _dense_outer(X, i, z, GT)
+    return loss
+
+
+@njit(**_OPTIONS)
+def sparse_loss_gradient(
+    data, indices, indptr, labels, sample_weight, W, b, out, residual_sum
+):
+    """:func:`dense_loss_gradient` for a CSR block."""
+    n = indptr.shape[0] - 1
+    d, K = W.shape
+    loss = 0.0
+    if K == 1:
+        w = W.reshape(d)
+        g = out.reshape(d)
+        for i in range(n):
+            lo, hi = indptr[i], indptr[i + 1]
+            s = _weight(sample_weight, i)
+            z = _sparse_dot(data, indices, lo, hi, w, b[0])
+            row_loss, p = _binomial(z, labels[i])
+            r = s * (p - labels[i])
+            loss += s * row_loss
+            residual_sum[0] += r
+            _sparse_axpy(data, indices, lo, hi, r, g)
+        return loss
+    z = np.empty(K)
+    for i in range(n):
+        lo, hi = indptr[i], indptr[i + 1]
+        _sparse_margins(data, indices, lo, hi, W, b, z)
+        loss += _multinomial_residual(z, labels[i], _weight(sample_weight, i))
+        residual_sum += z
+        _sparse_outer(data, indices, lo, hi, z, out)
+    return loss
+
+
+# ---------------------------------------------- many models at once
+@njit(inline="always")
+def _batch_residual(z, targets, i, folds, n_margins, losses, family, power):
+    """Turn the margins ``z`` of M models (M * K, one row) into their
+    residuals in place, each weighted by the row's training weight in the
+    model's fold (0 outside it; fold -1: every row); add the weighted losses
+    to ``losses`` (M,). ``targets`` rows are ``[label, training weight,
+    scoring weight, role in fold 0, ...]`` (role 1.0: trains).
+
+    ``family`` is -1 for the logistic losses (K = 1 binomial, K >= 3
+    multinomial), else a regression family's code (K = 1, ``power`` its
+    Tweedie power; see :func:`_glm_loss_gradient`)."""
+    label = targets[i, 0]
+    for m in range(folds.shape[0]):
+        fold = folds[m]
+        weight = targets[i, 1]
+        if fold >= 0 and targets[i, 3 + fold] != 1.0:
+            weight = 0.0
+        if n_margins == 1:
+            if weight == 0.0:
+                z[m] = 0.0
+                continue
+            if family >= 0:
+                row_loss, r = _glm_loss_gradient(family, power, z[m], label)
+            else:
+                row_loss, p = _binomial(z[m], label)
+                r = p - label
+            losses[m] += weight * row_loss
+            z[m] = weight * r
+        else:
+            part = z[m * n_margins : (m + 1) * n_margins]
+            if weight == 0.0:
+                part[:] = 0.0
+            else:
+                losses[m] += _multinomial_residual(part, label, weight)
+
+
+@njit(**_OPTIONS)
+def dense_batch_loss_gradient(
+    X, targets, folds, n_margins, WT, b, GT, sums, losses, family, power
+):
+    """M models side by side on one dense block, from one read of each row:
+    ``WT`` (M K, d) their weights, ``b`` (M K,) their intercepts; adds
+    ``(X.T @ R).T`` to ``GT``, ``sum R`` to ``sums`` and each model's loss
+    to ``losses``. See :func:`_batch_residual` for ``targets``, ``folds``,
+    ``family`` and ``power``.
+
+    Measured against BLAS products on cached row slices (margins, then the
+    residuals, then ``X_s.T @ R``): as fast or faster up to 50 margin
+    columns, the products being too thin for BLAS to shine.
+    """
+    z = np.empty(WT.shape[0])
+    for i in range(X.shape[0]):
+        _dense_margins(X, i, WT, b, z)
+        _batch_residual(z, targets, i, folds, n_margins, losses, family, power)
+        sums += z
+        _dense_outer(X, i, z, GT)
+
+
+@njit(**_OPTIONS)
+def sparse_batch_loss_gradient(
+    data, indices, indptr, targets, folds, n_margins, W, b, out, sums, losses,
+    family, power,
+):  # fmt: skip
+    """:func:`dense_batch_loss_gradient` for a CSR block (``W`` and ``out``
+    of shape (d, M K))."""
+    z = np.empty(W.shape[1])
+    for i in range(indptr.shape[0] - 1):
+        lo, hi = indptr[i], indptr[i + 1]
+        _sparse_margins(data, indices, lo, hi, W, b, z)
+        _batch_residual(z, targets, i, folds, n_margins, losses, family, power)
+        sums += z
+        _sparse_outer(data, indices, lo, hi, z, out)
+
+
+@njit(**_OPTIONS)
+def margins_batch_loss_residual(
+    Z, targets, folds, n_margins, sums, losses, family, power
+):
+    """:func:`dense_batch_loss_gradient`'s residuals from summed margins
+    ``Z`` (n, M K, intercepts included), in place: the column layouts."""
+    for i in range(Z.shape[0]):
+        _batch_residual(Z[i], targets, i, folds, n_margins, losses, family, power)
+        sums += Z[i]
+
+
+@njit(**_OPTIONS)
+def margins_batch_held_out(Z, targets, folds, n_margins, sums):
+    """For each of M models (margins ``Z`` of shape (n, M K), intercepts
+    included), add over the rows its fold holds out (role 2.0) ``[scoring
+    weight, weight predicted right, weighted log loss]`` to ``sums`` (M, 3).
+
+    The prediction is scikit-learn's (the positive class for a positive
+    margin; the first largest margin); the log loss is
+    :func:`sklearn.metrics.log_loss`'s, probabilities clipped at machine
+    epsilon (a loss of at most ``-log(eps)``)."""
+    ceiling = -math.log(np.finfo(np.float64).eps)
+    for i in range(Z.shape[0]):
+        label = targets[i, 0]
+        weight = targets[i, 2]
+        for m in range(folds.shape[0]):
+            fold = folds[m]
+            if fold < 0 or targets[i, 3 + fold] != 2.0:
+                continue
+            if n_margins == 1:
+                z = Z[i, m]
+                right = (z > 0.0) == (label == 1.0)
+                signed = -z if label == 1.0 else z
+                loss = max(signed, 0.0) + math.log1p(math.exp(-abs(signed)))
+            else:
+                first = m * n_margins
+                best = 0
+                top = Z[i, first]
+                for k in range(1, n_margins):
+                    if Z[i, first + k] > top:
+                        top = Z[i, first + k]
+                        best = k
+                total = 0.0
+                for k in range(n_margins):
+                    total += math.exp(Z[i, first + k] - top)
+                c = int(label)
+                right = best == c
+                loss = top + math.log(total) - Z[i, first + c]
+            sums[m, 0] += weight
+            if right:
+                sums[m, 1] += weight
+            sums[m, 2] += weight * min(loss, ceiling)
+
+
+# ------------------------------------------------- Hessian products
+@njit(**_OPTIONS)
+def dense_hessian_product(X, labels, sample_weight, WT, b, VT, c, GT, t_sum):
+    """Add ``(X.T @ t).T`` to ``GT`` and ``sum t`` to ``t_sum``, with ``t``
+    the per-row Hessian of the loss at ``(WT, b)`` times the margins of the
+    direction ``(VT, c)``; labels are used only to know the row count."""
+    n = X.shape[0]
+    K = WT.shape[0]
+    if K == 1:
+        w = WT[0]
+        v = VT[0]
+        g = GT[0]
+        for i in range(n):
+            _, p = _binomial(_dense_dot(X, i, w, b[0]), 0.0)
+            t = _weight(sample_weight, i) * p * (1.0 - p)
+            t *= _dense_dot(X, i, v, c[0])
+            t_sum[0] += t
+            _dense_axpy(X, i, t, g)
+        return
+    z = np.empty(K)
+    u = np.empty(K)
+    for i in range(n):
+        _dense_margins(X, i, WT, b, z)
+        _dense_margins(X, i, VT, c, u)
+        _multinomial_curvature(z, u, _weight(sample_weight, i))
+        t_sum += u
+        _dense_outer(X, i, u, GT)
+
+
+@njit(**_OPTIONS)
+def sparse_hessian_product(
+    data, indices, indptr, labels, sample_weight, W, b, V, c, out, t_sum
+):
+    """:func:`dense_hessian_product` for a CSR block."""
+    n = indptr.shape[0] - 1
+    d, K = W.shape
+    if K == 1:
+        w = W.reshape(d)
+        v = V.reshape(d)
+        g = out.reshape(d)
+        for i in range(n):
+            lo, hi = indptr[i], indptr[i + 1]
+            _, p = _binomial(_sparse_dot(data, indices, lo, hi, w, b[0]), 0.0)
+            t = _weight(sample_weight, i) * p * (1.0 - p)
+            t *= _sparse_dot(data, indices, lo, hi, v, c[0])
+            t_sum[0] += t
+            _sparse_axpy(data, indices, lo, hi, t, g)
+        return
+    z = np.empty(K)
+    u = np.empty(K)
+    for i in range(n):
+        lo, hi = indptr[i], indptr[i + 1]
+        _sparse_margins(data, indices, lo, hi, W, b, z)
+        _sparse_margins(data, indices, lo, hi, V, c, u)
+        _multinomial_curvature(z, u, _weight(sample_weight, i))
+        t_sum += u
+        _sparse_outer(data, indices, lo, hi, u, out)
+
+
+# ------------------------------------ column layouts and prediction
+@njit(**_OPTIONS)
+def dense_margins(X, WT, b, out):
+    """``out[i] = X[i] @ WT.T + b`` for every row; ``out`` is (n, K)."""
+    for i in range(X.shape[0]):
+        _dense_margins(X, i, WT, b, out[i])
+
+
+@njit(**_OPTIONS)
+def sparse_margins(data, indices, indptr, W, b, out):
+    """:func:`dense_margins` for a CSR block."""
+    for i in range(indptr.shape[0] - 1):
+        _sparse_margins(data, indices, indptr[i], indptr[i + 1], W, b, out[i])
+
+
+@njit(**_OPTIONS)
+def dense_transpose_product(X, R, GT):
+    """Add ``(X.T @ R).T`` to ``GT`` ((K, d) float64); ``R`` is (n, K)."""
+    for i in range(X.shape[0]):
+        _dense_outer(X, i, R[i], GT)
+
+
+@njit(**_OPTIONS)
+def sparse_transpose_product(data, indices, indptr, R, out):
+    """:func:`dense_transpose_product` for a CSR block."""
+    for i in range(indptr.shape[0] - 1):
+        _sparse_outer(data, indices, indptr[i], indptr[i + 1], R[i], out)
+
+
+@njit(**_OPTIONS)
+def margins_loss_residual(Z, labels, sample_weight, residual_sum):
+    """Margins ``Z`` (n, K, intercepts included) replaced by the residual
+    ``s (p - y)`` in place; ``sum r`` added to ``residual_sum``; returns the
+    weighted loss sum. For the column layouts, whose margins are summed
+    across blocks before the loss can be taken."""
+    loss = 0.0
+    K = Z.shape[1]
+    for i in range(Z.shape[0]):
+        s = _weight(sample_weight, i)
+        if K == 1:
+            row_loss, p = _binomial(Z[i, 0], labels[i])
+            Z[i, 0] = s * (p - labels[i])
+            loss += s * row_loss
+        else:
+            loss += _multinomial_residual(Z[i], labels[i], s)
+        residual_sum += Z[i]
+    return loss
+
+
+@njit(**_OPTIONS)
+def margins_curvature(Z, U, sample_weight, t_sum):
+    """Direction margins ``U`` (n, K) replaced by the per-row Hessian times
+    ``U`` at margins ``Z`` (overwritten); ``sum t`` added to ``t_sum``."""
+    K = Z.shape[1]
+    for i in range(Z.shape[0]):
+        s = _weight(sample_weight, i)
+        if K == 1:
+            _, p = _binomial(Z[i, 0], 0.0)
+            U[i, 0] *= s * p * (1.0 - p)
+        else:
+            _multinomial_curvature(Z[i], U[i], s)
+        t_sum += U[i]
+
+
+@njit(**_OPTIONS)
+def margins_probabilities(Z, out):
+    """Class probabilities from margins ``Z`` (n, K, intercepts included):
+    ``out`` (n, 2) gets ``1 - expit(z), expit(z)`` for K = 1, (n, K) the
+    softmax otherwise. Each from one exp per margin, without overflow."""
+    K = Z.shape[1]
+    for i in range(Z.shape[0]):
+        if K == 1:
+            z = Z[i, 0]
+            e = math.exp(-abs(z))
+            small = e / (1.0 + e)  # the probability of the less likely class
+            out[i, 0] = small if z >= 0.0 else 1.0 - small
+            out[i, 1] = 1.0 - small if z >= 0.0 else small
+        else:
+            for k in range(K):
+                out[i, k] = Z[i, k]
+            _softmax_in_place(out[i])
+
+
+@njit(**_OPTIONS)
+def margins_log_probabilities(Z, out):
+    """Logarithms of :func:`margins_probabilities`, computed without
+    underflow: ``log_expit(-z), log_expit(z)`` for K = 1, ``z - logsumexp(z)``
+    otherwise."""
+    K = Z.shape[1]
+    for i in range(Z.shape[0]):
+        if K == 1:
+            z = Z[i, 0]
+            softplus = math.log1p(math.exp(-abs(z)))  # log(1 + exp(-|z|))
+            out[i, 0] = -max(z, 0.0) - softplus
+            out[i, 1] = min(z, 0.0) - softplus
+        else:
+            top = Z[i, 0]
+            for k in range(1, K):
+                top = max(top, Z[i, k])
+            total = 0.0
+            for k in range(K):
+                total += math.exp(Z[i, k] - top)
+            # (z - top) - log(total), as scipy's log_softmax: subtracting
+            # top + log(total) at once would cancel for the largest margin.
+            log_total = math.log(total)
+            for k in range(K):
+                out[i, k] = (Z[i, k] - top) - log_total
+
+
+# ------------------------------------------ regression families (K = 1)
+# Codes of the families of dmltk._loss's GLM families; ``power`` is used by
+# TWEEDIE only. Each row's loss is the "half" loss scikit-learn's
+# sklearn._loss uses (a constant in y aside), of the linear predictor z.
+SQUARED_ERROR, POISSON, GAMMA, TWEEDIE = 0, 1, 2, 3
+
+
+@njit(inline="always")
+def _glm_loss_gradient(family, power, z, y):
+    """Loss of one row and its derivative in the linear predictor ``z``."""
+    if family == SQUARED_ERROR:  # identity link: (z - y)^2 / 2
+        r = z - y
+        return 0.5 * r * r, r
+    if family == POISSON:  # log link: exp(z) - y z
+        mu = math.exp(z)
+        return mu - y * z, mu - y
+    if family == GAMMA:  # log link: z + y exp(-z)
+        t = y * math.exp(-z)
+        return z + t, 1.0 - t
+    # Tweedie, log link, power p not 1 or 2:
+    # exp((2-p) z) / (2-p) - y exp((1-p) z) / (1-p)
+    a = math.exp((2.0 - power) * z)
+    c = y * math.exp((1.0 - power) * z)
+    return a / (2.0 - power) - c / (1.0 - power), a - c
+
+
+@njit(inline="always")
+def _glm_curvature(family, power, z, y):
+    """Second derivative of one row's loss in ``z``."""
+    if family == SQUARED_ERROR:
+        return 1.0
+    if family == POISSON:
+        return math.exp(z)
+    if family == GAMMA:
+        return y * math.exp(-z)
+    return (2.0 - power) * math.exp((2.0 - power) * z) - (1.0 - power) * y * math.exp(
+        (1.0 - power) * z
+    )
+
+
+@njit(**_OPTIONS)
+def dense_glm_loss_gradient(
+    X, labels, sample_weight, w, b, g, residual_sum, family, power
+):
+    """:func:`dense_loss_gradient` for a regression family (one margin
+    column): ``w`` and ``g`` of shape (n_features,), ``residual_sum`` (1,),
+    ``b`` a float; ``r = s dloss/dz`` per row."""
+    loss = 0.0
+    for i in range(X.shape[0]):
+        s = _weight(sample_weight, i)
+        row_loss, r = _glm_loss_gradient(
+            family, power, _dense_dot(X, i, w, b), labels[i]
+        )
+        r *= s
+        loss += s * row_loss
+        residual_sum[0] += r
+        _dense_axpy(X, i, r, g)
+    return loss
+
+
+@njit(**_OPTIONS)
+def sparse_glm_loss_gradient(
+    data, indices, indptr, labels, sample_weight, w, b, g, residual_sum, family, power
+):
+    """:func:`dense_glm_loss_gradient` for a CSR block."""
+    loss = 0.0
+    for i in range(indptr.shape[0] - 1):
+        lo, hi = indptr[i], indptr[i + 1]
+        s = _weight(sample_weight, i)
+        z = _sparse_dot(data, indices, lo, hi, w, b)
+        row_loss, r = _glm_loss_gradient(family, power, z, labels[i])
+        r *= s
+        loss += s * row_loss
+        residual_sum[0] += r
+        _sparse_axpy(data, indices, lo, hi, r, g)
+    return loss
+
+
+@njit(**_OPTIONS)
+def dense_glm_hessian_product(
+    X, labels, sample_weight, w, b, v, c, g, t_sum, family, power
+):
+    """:func:`dense_hessian_product` for a regression family: adds ``X.T @
+    t`` to ``g`` with ``t = s loss''(z) (x . v + c)`` per row."""
+    for i in range(X.shape[0]):
+        h = _glm_curvature(family, power, _dense_dot(X, i, w, b), labels[i])
+        t = _weight(sample_weight, i) * h * _dense_dot(X, i, v, c)
+        t_sum[0] += t
+        _dense_axpy(X, i, t, g)
+
+
+@njit(**_OPTIONS)
+def sparse_glm_hessian_product(
+    data, indices, indptr, labels, sample_weight, w, b, v, c, g, t_sum, family, power
+):
+    """:func:`dense_glm_hessian_product` for a CSR block."""
+    for i in range(indptr.shape[0] - 1):
+        lo, hi = indptr[i], indptr[i + 1]
+        z = _sparse_dot(data, indices, lo, hi, w, b)
+        h = _glm_curvature(family, power, z, labels[i])
+        t = _weight(sample_weight, i) * h * _sparse_dot(data, indices, lo, hi, v, c)
+        t_sum[0] += t
+        _sparse_axpy(data, indices, lo, hi, t, g)
+
+
+@njit(**_OPTIONS)
+def margins_glm_loss_residual(z, labels, sample_weight, residual_sum, family, power):
+    """:func:`margins_loss_residual` for a regression family: margins ``z``
+    (n,), intercept included, replaced by ``s dloss/dz``."""
+    loss = 0.0
+    for i in range(z.shape[0]):
+        s = _weight(sample_weight, i)
+        row_loss, r = _glm_loss_gradient(family, power, z[i], labels[i])
+        z[i] = s * r
+        loss += s * row_loss
+        residual_sum[0] += z[i]
+    return loss
+
+
+@njit(**_OPTIONS)
+def margins_glm_curvature(z, u, labels, sample_weight, t_sum, family, power):
+    """:func:`margins_curvature` for a regression family: direction margins
+    ``u`` (n,) replaced by ``s loss''(z) u``."""
+    for i in range(z.shape[0]):
+        u[i] *= _weight(sample_weight, i) * _glm_curvature(
+            family, power, z[i], labels[i]
+        )
+        t_sum[0] += u[i]
+
+
+@njit(inline="always")
+def _glm_unit_deviance(family, power, z, y):
+    """The unit deviance of one row: twice its loss minus the loss of a
+    perfect prediction (``mu = y``), as scikit-learn's ``mean_*_deviance``
+    (``max(y, 0)`` in the Tweedie term, 0 for ``y = 0`` where the log
+    link's perfect prediction is a limit)."""
+    loss, _ = _glm_loss_gradient(family, power, z, y)
+    if family == SQUARED_ERROR:
+        return 2.0 * loss
+    if family == POISSON:
+        perfect = y - y * math.log(y) if y > 0.0 else 0.0
+    elif family == GAMMA:
+        perfect = math.log(y) + 1.0
+    else:
+        positive = max(y, 0.0)
+        perfect = -(positive ** (2.0 - power)) / ((1.0 - power) * (2.0 - power))
+    return 2.0 * (loss - perfect)
+
+
+@njit(**_OPTIONS)
+def margins_batch_held_out_regression(z, targets, folds, family, power, sums):
+    """For each of M regression models (linear predictors ``z`` of shape
+    (n, M), intercepts included), add over the rows its fold holds out
+    (role 2.0), with ``s`` the scoring weight and ``mu`` the predicted mean,
+    ``[s, s (y - mu)^2, s y, s y^2, s deviance]`` to ``sums`` (M, 5): enough
+    for the mean squared error, R^2 and mean deviance of every model
+    (:func:`_glm_unit_deviance`)."""
+    for i in range(z.shape[0]):
+        y = targets[i, 0]
+        s = targets[i, 2]
+        for m in range(folds.shape[0]):
+            fold = folds[m]
+            if fold < 0 or targets[i, 3 + fold] != 2.0:
+                continue
+            mu = z[i, m] if family == SQUARED_ERROR else math.exp(z[i, m])
+            sums[m, 0] += s
+            sums[m, 1] += s * (y - mu) * (y - mu)
+            sums[m, 2] += s * y
+            sums[m, 3] += s * y * y
+            sums[m, 4] += s * _glm_unit_deviance(family, power, z[i, m], y)
+
+
+# ------------------------------------------- on normal equations (d x d)
+@njit(**_OPTIONS)
+def gram_coordinate_descent(G, b, weight_sum, l1, l2, w, tol, max_iter, positive):
+    """Minimise the elastic net ``(w'Gw - 2 b'w) / (2 S) + l1 ||w||_1 +
+    l2 / 2 ||w||^2`` (the squared error of centred columns from its normal
+    equations ``G = X'WX``, ``b = X'Wy``) by cyclic coordinate descent, from
+    ``w`` (updated in place), as scikit-learn's Gram-matrix solver does.
+
+    Stops when every entry of the pseudo-gradient (the smallest subgradient)
+    is at most ``tol``, dmltk's test for every solver. A column with no
+    variance (``G_jj = 0``) keeps weight 0. ``positive``: weights >= 0.
+
+    Returns
+    -------
+    (int, bool)
+        Sweeps over the coordinates, and whether the test was met.
+    """
+    d = w.shape[0]
+    Gw = G @ w
+    for sweep in range(max_iter):
+        for j in range(d):
+            curvature = G[j, j] / weight_sum + l2
+            if curvature <= 0.0:
+                new = 0.0
+            else:
+                rho = (b[j] - Gw[j] + G[j, j] * w[j]) / weight_sum
+                if positive:
+                    new = max(rho - l1, 0.0) / curvature
+                else:
+                    new = math.copysign(max(abs(rho) - l1, 0.0), rho) / curvature
+            delta = new - w[j]
+            if delta != 0.0:
+                for k in range(d):
+                    Gw[k] += delta * G[k, j]
+                w[j] = new
+        largest = 0.0
+        for j in range(d):
+            g = (Gw[j] - b[j]) / weight_sum + l2 * w[j]
+            if w[j] > 0.0:
+                g += l1
+            elif w[j] < 0.0:
+                g -= l1
+            elif positive:
+                g = min(g + l1, 0.0)  # only a negative slope can move w_j up
+            else:
+                g = max(abs(g) - l1, 0.0)
+            largest = max(largest, abs(g))
+        if largest <= tol:
+            return sweep + 1, True
+    return max_iter, False
+
+
+def warm_up() -> None:
+    """Load every common specialisation from numba's on-disk cache (compiling
+    it the first time on this machine): float32 and float64, dense and CSR
+    (int32 indices, scipy's choice below 2**31 stored values), binomial,
+    multinomial and the regression families.
+
+    :func:`dmltk.connect` runs this on every worker, so that a fit never
+    waits for a compiler or a cache load.
+    """
+    labels = np.zeros(2)
+    none = np.empty(0)
+    for dtype in (np.float64, np.float32):
+        X = np.ones((2, 3), dtype=dtype)
+        for k in (1, 3):
+            W, WT = np.zeros((3, k)), np.zeros((k, 3))
+            b = np.zeros(k)
+            out, GT = np.zeros((3, k)), np.zeros((k, 3))
+            scalars = np.zeros(k)
+            Z = np.zeros((2, k))
+            dense_loss_gradient(X, labels, none, WT, b, GT, scalars)
+            dense_hessian_product(X, labels, none, WT, b, WT, b, GT, scalars)
+            dense_margins(X, WT, b, Z)
+            dense_transpose_product(X, Z, GT)
+            margins_loss_residual(Z, labels, none, scalars)
+            margins_curvature(Z, Z.copy(), none, scalars)
+            margins_probabilities(Z, np.zeros((2, max(k, 2))))
+            margins_log_probabilities(Z, np.zeros((2, max(k, 2))))
+            data = X.ravel()
+            indices = np.tile(np.arange(3, dtype=np.int32), 2)
+            csr = (data, indices, np.array([0, 3, 6], dtype=np.int32))
+            sparse_loss_gradient(*csr, labels, none, W, b, out, scalars)
+            sparse_hessian_product(*csr, labels, none, W, b, W, b, out, scalars)
+            sparse_margins(*csr, W, b, Z)
+            sparse_transpose_product(*csr, Z, out)
+            batch = np.zeros((2, 4))
+            folds = np.zeros(1, dtype=np.int64)
+            logistic = (np.int64(-1), 0.0)
+            dense_batch_loss_gradient(
+                X, batch, folds, k, WT, b, GT, scalars, b[:1], *logistic
+            )
+            sparse_batch_loss_gradient(
+                *csr, batch, folds, k, W, b, out, scalars, b[:1], *logistic
+            )
+            margins_batch_loss_residual(Z, batch, folds, k, scalars, b[:1], *logistic)
+            margins_batch_held_out(Z, batch, folds, k, np.zeros((1, 3)))
+        w, g, z = np.zeros(3), np.zeros(3), np.zeros(2)
+        csr = (X.ravel(), np.tile(np.arange(3, dtype=np.int32), 2),
+               np.array([0, 3, 6], dtype=np.int32))  # fmt: skip
+        scalars = np.zeros(1)
+        family, power = np.int64(TWEEDIE), 1.5
+        dense_glm_loss_gradient(X, labels, none, w, 0.0, g, scalars, family, power)
+        dense_glm_hessian_product(
+            X, labels, none, w, 0.0, w, 0.0, g, scalars, family, power
+        )
+        sparse_glm_loss_gradient(*csr, labels, none, w, 0.0, g, scalars, family, power)
+        sparse_glm_hessian_product(
+            *csr, labels, none, w, 0.0, w, 0.0, g, scalars, family, power
+        )
+        margins_glm_loss_residual(z, labels, none, scalars, family, power)
+        margins_glm_curvature(z, z.copy(), labels, none, scalars, family, power)
+        batch, folds = np.zeros((2, 4)), np.zeros(1, dtype=np.int64)
+        W1, b1, out1 = np.zeros((3, 1)), np.zeros(1), np.zeros((3, 1))
+        dense_batch_loss_gradient(
+            X, batch, folds, 1, W1.T.copy(), b1, out1.T.copy(), scalars, b1,
+            family, power,
+        )  # fmt: skip
+        sparse_batch_loss_gradient(
+            *csr, batch, folds, 1, W1, b1, out1, scalars, b1, family, power
+        )
+        Z1 = np.zeros((2, 1))
+        margins_batch_loss_residual(Z1, batch, folds, 1, scalars, b1, family, power)
+        margins_batch_held_out_regression(
+            Z1, batch, folds, family, power, np.zeros((1, 5))
+        )
+    gram_coordinate_descent(
+        np.eye(2), np.ones(2), 2.0, 0.1, 0.1, np.zeros(2), 1e-8, 10, False
+    )
