@@ -414,3 +414,76 @@ def test_multinomial_loss_is_stable_for_huge_margins():
     residual = softmax(z, axis=1)
     residual[np.arange(3), labels.astype(int)] -= 1.0
     np.testing.assert_allclose(packed[1:7], (X.T @ residual).ravel(), atol=1e-12)
+
+
+def _held_out_reference(X, targets, fold, coef, k, family) -> np.ndarray:
+    """A model's held-out sums written the plain way, on its fold's
+    held-out rows alone (see ``ModelBatch.held_out_sums``)."""
+    from scipy.special import logsumexp
+    from sklearn.metrics import mean_tweedie_deviance
+
+    if fold < 0:
+        return np.zeros(5 if family else 3)
+    test = targets[:, _loss.ROLE_OFFSET + fold] == _loss.TEST
+    d = X.shape[1]
+    z = X[test].astype(np.float64) @ coef[: d * k].reshape(d, k) + coef[d * k :]
+    y, s = targets[test, 0], targets[test, 2]
+    if family is not None:
+        mu = np.exp(z[:, 0])
+        deviance = mean_tweedie_deviance(y, mu, sample_weight=s, power=1) * s.sum()
+        return np.array([s.sum(), s @ (y - mu) ** 2, s @ y, s @ y**2, deviance])
+    if k == 1:
+        right = (z[:, 0] > 0) == (y == 1)
+        losses = np.logaddexp(0.0, z[:, 0]) - y * z[:, 0]
+    else:
+        right = z.argmax(axis=1) == y
+        losses = logsumexp(z, axis=1) - z[np.arange(y.size), y.astype(int)]
+    return np.array([s.sum(), s @ right, s @ losses])
+
+
+@pytest.mark.parametrize("n_repeats", [1, 25], ids=["5 models", "125 models"])
+@pytest.mark.parametrize("kind", ["binomial", "multinomial", "poisson"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_batch_is_each_model_on_its_own_rows(dtype, kind, n_repeats):
+    """A batch on one block of 700 rows (three tiles of the dense kernel;
+    dense and CSR): each model's loss and gradient are those of the model
+    alone on the rows its fold trains on (the single-model kernels), and
+    its held-out sums those of its held-out rows written the plain way
+    (dense blocks take every row's margins for up to 100 margin columns,
+    copy each fold's rows for more: 125 models take the second way)."""
+    rng = np.random.default_rng(5)
+    n, d, n_folds = 700, 6, 3
+    X = (rng.standard_normal((n, d)) * (rng.random((n, d)) < 0.6)).astype(dtype)
+    k = 3 if kind == "multinomial" else 1
+    family = _loss.regression_family(1.0) if kind == "poisson" else None
+    labels = rng.poisson(1.0, n) if family else rng.integers(0, max(k, 2), n)
+    weights, score_weights = rng.uniform(0.5, 2.0, n), rng.uniform(0.5, 2.0, n)
+    fold_of_row = rng.integers(0, n_folds, n)
+    held_out_here = fold_of_row[:, None] == np.arange(n_folds)
+    roles = np.where(held_out_here, _loss.TEST, _loss.TRAIN)
+    targets = _loss.stack_targets(labels, weights, score_weights, roles)
+    folds = (0, 1, 2, -1, 1) * n_repeats
+    coefs = [rng.standard_normal(d * k + k) * 0.3 for _ in folds]
+    batch = _loss.ModelBatch(k, folds, family)
+    packed = _loss.stack_models(coefs, d, True)
+    weights_matrix = packed[: d * k * len(folds)].reshape(d, -1)
+    intercepts = packed[d * k * len(folds) :]
+    single = family.loss_gradient_block if family else _loss.loss_gradient_block
+    for block in (X, sp.csr_matrix(X)):
+        results = _loss.split_models(
+            batch.loss_gradient_block(block, targets, packed, True), len(folds), d, True
+        )
+        held_out = batch.held_out_block(
+            block, targets, None, weights_matrix, intercepts
+        ).reshape(len(folds), -1)
+        for m, (coef, fold) in enumerate(zip(coefs, folds, strict=True)):
+            train = roles[:, fold] == _loss.TRAIN if fold >= 0 else np.ones(n, bool)
+            own = np.column_stack([labels[train], weights[train]]).astype(np.float64)
+            expected = single(X[train].astype(np.float64), own, coef, True)
+            np.testing.assert_allclose(results[m], expected, rtol=1e-10, atol=1e-10)
+            np.testing.assert_allclose(
+                held_out[m],
+                _held_out_reference(X, targets, fold, coef, k, family),
+                rtol=1e-10,
+                atol=1e-10,
+            )

@@ -49,6 +49,7 @@ from ._batch import (
     fold_target_sums,
     split_models,
     stack_models,
+    stack_targets,
 )
 from ._block import (
     _as_matrix,
@@ -115,6 +116,7 @@ __all__ = [
     "split_models",
     "split_targets",
     "stack_models",
+    "stack_targets",
     "stacked_weights",
     "transpose_product",
 ]

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._lazy import sparse as sp
-from ._block import _aligned, _as_matrix, _compiled, _csr, _dense, _kernel_coef, _t
+from ._block import _aligned, _as_matrix, _compiled, _csr, _dense, _kernel_coef
 from ._regression import RegressionFamily
 
 #: Roles of a row in a fold (the role columns of a batch's targets).
@@ -34,6 +34,12 @@ TRAIN, TEST = 1.0, 2.0
 
 #: Columns of a batch's targets before the fold roles.
 ROLE_OFFSET = 3
+
+#: Up to this many margin columns, a dense block's held-out sums take every
+#: model's margins on every row (one product) rather than each fold's rows
+#: copied out: measured on 1,000,000 x 100 in 5 folds, 2.8x faster at 15
+#: columns, 1.4x at 50, 8% slower at 150.
+_ALL_ROWS_HELD_OUT_COLUMNS = 100
 
 
 def _kernel_targets_of_batch(targets: np.ndarray) -> np.ndarray:
@@ -120,12 +126,11 @@ class ModelBatch:
                 gradient, sums, losses, *self._family_arguments(),
             )  # fmt: skip
         else:
-            transposed = np.zeros(weights.shape[::-1])
             _compiled().dense_batch_loss_gradient(
-                _dense(X), targets, folds, self.n_margins, _t(weights), intercept,
-                transposed, sums, losses, *self._family_arguments(),
+                _dense(X), targets, folds, self.n_margins,
+                np.ascontiguousarray(weights), intercept, gradient, sums, losses,
+                *self._family_arguments(),
             )  # fmt: skip
-            gradient += transposed.T
         out[:m] += losses
         if fit_intercept:
             out[m + weights.size :] += sums
@@ -156,13 +161,25 @@ class ModelBatch:
         self, X, targets, companion, weights, intercept, out=None
     ) -> np.ndarray:
         """Every model's held-out sums on one block (the rows layout of
-        :meth:`dmltk._distributed.BlockEvaluator.margin_sums`): for each
+        :meth:`dmltk._distributed.BlockEvaluator.margin_sums`): a dense
+        block with few margin columns in one compiled pass over its rows
+        (:func:`dmltk._loss._kernels.dense_batch_held_out`); else, for each
         fold, the margins of its models on the rows it holds out only
         (``X_f @ W_f``, BLAS), then :meth:`held_out_sums`."""
         weights = np.asarray(weights, dtype=np.float64).reshape(X.shape[1], -1)
         intercept = np.broadcast_to(np.asarray(intercept, np.float64), weights.shape[1])
         n_scores = self.n_scores
         out = np.zeros(n_scores * self.n_models) if out is None else out
+        if not sp.issparse(X) and weights.shape[1] <= _ALL_ROWS_HELD_OUT_COLUMNS:
+            sums = np.zeros((self.n_models, n_scores))
+            _compiled().dense_batch_held_out(
+                _dense(X), _kernel_targets_of_batch(targets),
+                np.asarray(self.folds, dtype=np.int64), self.n_margins,
+                np.ascontiguousarray(weights), np.ascontiguousarray(intercept),
+                sums, *self._family_arguments(),
+            )  # fmt: skip
+            out += sums.ravel()
+            return out
         targets = np.asarray(targets)
         k = self.n_margins
         folds = np.asarray(self.folds)
@@ -239,6 +256,20 @@ def split_models(
             parts.append(sums[m * k : (m + 1) * k])
         out.append(np.concatenate(parts))
     return out
+
+
+def stack_targets(labels, train_weights, score_weights, roles) -> np.ndarray:
+    """One block of a batch's targets (float64): the labels, the training
+    weights, the scoring weights (n_rows,) and the fold roles (n_rows,
+    n_folds) side by side."""
+    return np.column_stack(
+        [
+            np.asarray(labels, dtype=np.float64),
+            np.asarray(train_weights, dtype=np.float64),
+            np.asarray(score_weights, dtype=np.float64),
+            np.asarray(roles, dtype=np.float64).reshape(len(labels), -1),
+        ]
+    )
 
 
 def fold_class_weights(targets: np.ndarray, n_classes: int, n_folds: int) -> np.ndarray:

@@ -43,7 +43,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.extending import overload
 
 # "reassoc" lets LLVM vectorise the dot products (a sum in another order:
 # rounding differences of order 1e-16 relative, the same on every run);
@@ -54,12 +55,26 @@ _OPTIONS = {"cache": True, "nogil": True, "fastmath": {"reassoc", "contract"}}
 
 # ---------------------------------------------------------------- per row
 @njit(inline="always")
+def _log1p_unit(e, one_plus_e):
+    """``log1p(e)`` for ``0 <= e <= 1`` from ``log(1 + e)`` with Goldberg's
+    correction ``e / ((1 + e) - 1)`` for the rounding of ``1 + e``: within
+    4e-16 (relative) of ``math.log1p`` on every ``exp(-|z|)``, and 1.5x
+    faster with the sigmoid beside it (measured), as ``log`` is cheaper than
+    ``log1p`` in the C library numba calls."""
+    rounded = one_plus_e - 1.0
+    if rounded == 0.0:
+        return e
+    return math.log(one_plus_e) * (e / rounded)
+
+
+@njit(inline="always")
 def _binomial(z, label):
     """Loss ``log(1 + exp(z)) - y z`` and probability ``expit(z)`` of one
-    margin: one exp and one log1p, finite for any finite z."""
+    margin: one exp and one log, finite for any finite z."""
     e = math.exp(-abs(z))
-    loss = max(z, 0.0) - label * z + math.log1p(e)
-    p = 1.0 / (1.0 + e) if z >= 0.0 else e / (1.0 + e)
+    one_plus_e = 1.0 + e
+    loss = max(z, 0.0) - label * z + _log1p_unit(e, one_plus_e)
+    p = (1.0 if z >= 0.0 else e) / one_plus_e
     return loss, p
 
 
@@ -264,26 +279,133 @@ def _batch_residual(z, targets, i, folds, n_margins, losses, family, power):
                 losses[m] += _multinomial_residual(part, label, weight)
 
 
+@njit(inline="always")
+def _batch_column_residuals(Z, m, intercept, targets, start, fold, family, power):
+    """One model's column ``m`` of a tile's margins ``Z`` (K = 1, rows
+    ``start`` on of the block), plus its intercept, turned into its weighted
+    residuals in place as :func:`_batch_residual` does; returns the model's
+    loss and residual sums on the tile."""
+    loss = 0.0
+    total = 0.0
+    for r in range(Z.shape[0]):
+        i = start + r
+        weight = targets[i, 1]
+        if weight == 0.0 or (fold >= 0 and targets[i, 3 + fold] != 1.0):
+            Z[r, m] = 0.0
+            continue
+        z = Z[r, m] + intercept
+        label = targets[i, 0]
+        if family >= 0:
+            row_loss, slope = _glm_loss_gradient(family, power, z, label)
+        else:
+            row_loss, p = _binomial(z, label)
+            slope = p - label
+        loss += weight * row_loss
+        Z[r, m] = weight * slope
+        total += weight * slope
+    return loss, total
+
+
+#: Rows of a dense block per matrix product of the batch kernel: a tile of
+#: X (256 x d) and its M K margins stay in the processor's cache between
+#: the two products.
+_BATCH_TILE = 256
+
+
+def _float64_rows(X, start, stop, buffer):
+    """Rows ``start:stop`` of a dense block as float64: a view of a float64
+    block, a copy into ``buffer`` (``(_BATCH_TILE, d)``) of a float32 one
+    (BLAS multiplies arrays of one type, and float32 products would lose
+    the float64 sums every kernel keeps)."""
+    if X.dtype == np.float64:
+        return X[start:stop]
+    rows = buffer[: stop - start]
+    rows[:] = X[start:stop]
+    return rows
+
+
+@overload(_float64_rows)
+def _float64_rows_typed(X, start, stop, buffer):
+    # One implementation per block dtype, chosen when numba compiles.
+    if X.dtype == types.float64:
+        return lambda X, start, stop, buffer: X[start:stop]
+
+    def copied(X, start, stop, buffer):
+        rows = buffer[: stop - start]
+        rows[:] = X[start:stop]
+        return rows
+
+    return copied
+
+
 @njit(**_OPTIONS)
 def dense_batch_loss_gradient(
-    X, targets, folds, n_margins, WT, b, GT, sums, losses, family, power
+    X, targets, folds, n_margins, W, b, G, sums, losses, family, power
 ):
-    """M models side by side on one dense block, from one read of each row:
-    ``WT`` (M K, d) their weights, ``b`` (M K,) their intercepts; adds
-    ``(X.T @ R).T`` to ``GT``, ``sum R`` to ``sums`` and each model's loss
-    to ``losses``. See :func:`_batch_residual` for ``targets``, ``folds``,
-    ``family`` and ``power``.
+    """M models side by side on one dense block, from one read of each tile
+    of rows: ``W`` (d, M K) their weights, ``b`` (M K,) their intercepts;
+    adds ``X.T @ R`` to ``G`` (d, M K), ``sum R`` to ``sums`` and each
+    model's loss to ``losses``. See :func:`_batch_residual` for ``targets``,
+    ``folds``, ``family`` and ``power``.
 
-    Measured against BLAS products on cached row slices (margins, then the
-    residuals, then ``X_s.T @ R``): as fast or faster up to 50 margin
-    columns, the products being too thin for BLAS to shine.
+    Each tile of :data:`_BATCH_TILE` rows is read twice while it is in
+    cache, by two BLAS products (``Z = X_t @ W``, then ``G += X_t.T @ R``)
+    with the residuals of its rows between them. Measured on 1,000,000 x
+    100 for 5 models: 21% faster than a row-by-row kernel (M dot products
+    and M updates per row), whose products were too thin to vectorise well.
     """
-    z = np.empty(WT.shape[0])
-    for i in range(X.shape[0]):
-        _dense_margins(X, i, WT, b, z)
-        _batch_residual(z, targets, i, folds, n_margins, losses, family, power)
-        sums += z
-        _dense_outer(X, i, z, GT)
+    width = W.shape[1]
+    buffer = np.empty((min(_BATCH_TILE, X.shape[0]), X.shape[1]))
+    # One row's margins, then residuals: a view of Z's row would cost a
+    # reference count per row (measured: a third of a single model's pass).
+    z = np.empty(width)
+    for start in range(0, X.shape[0], _BATCH_TILE):
+        stop = min(start + _BATCH_TILE, X.shape[0])
+        rows = _float64_rows(X, start, stop, buffer)
+        Z = rows @ W
+        if n_margins == 1:
+            # Model by model down the tile: one fold and one family per loop.
+            for m in range(width):
+                loss, total = _batch_column_residuals(
+                    Z, m, b[m], targets, start, folds[m], family, power
+                )
+                losses[m] += loss
+                sums[m] += total
+        else:
+            for r in range(stop - start):
+                for k in range(width):
+                    z[k] = Z[r, k] + b[k]
+                _batch_residual(z, targets, start + r, folds, n_margins, losses,
+                                family, power)  # fmt: skip
+                for k in range(width):
+                    Z[r, k] = z[k]
+                    sums[k] += z[k]
+        G += rows.T @ Z
+
+
+@njit(**_OPTIONS)
+def dense_batch_held_out(X, targets, folds, n_margins, W, b, sums, family, power):
+    """Every model's sums on the rows its fold holds out, from one dense
+    block: the margins of each tile of rows (``X_t @ W + b``, one BLAS
+    product for all models) passed to :func:`margins_batch_held_out`
+    (``family`` -1) or :func:`margins_batch_held_out_regression`.
+
+    It computes every model's margins on every row, which beats copying
+    each fold's held-out rows out of the block for up to about 100 margin
+    columns (see :data:`dmltk._loss._batch._ALL_ROWS_HELD_OUT_COLUMNS`).
+    """
+    buffer = np.empty((min(_BATCH_TILE, X.shape[0]), X.shape[1]))
+    for start in range(0, X.shape[0], _BATCH_TILE):
+        stop = min(start + _BATCH_TILE, X.shape[0])
+        Z = _float64_rows(X, start, stop, buffer) @ W
+        for r in range(stop - start):
+            for k in range(W.shape[1]):
+                Z[r, k] += b[k]
+        part = targets[start:stop]
+        if family < 0:
+            margins_batch_held_out(Z, part, folds, n_margins, sums)
+        else:
+            margins_batch_held_out_regression(Z, part, folds, family, power, sums)
 
 
 @njit(**_OPTIONS)
@@ -335,7 +457,8 @@ def margins_batch_held_out(Z, targets, folds, n_margins, sums):
                 z = Z[i, m]
                 right = (z > 0.0) == (label == 1.0)
                 signed = -z if label == 1.0 else z
-                loss = max(signed, 0.0) + math.log1p(math.exp(-abs(signed)))
+                e = math.exp(-abs(signed))
+                loss = max(signed, 0.0) + _log1p_unit(e, 1.0 + e)
             else:
                 first = m * n_margins
                 best = 0
@@ -786,13 +909,14 @@ def warm_up() -> None:
             folds = np.zeros(1, dtype=np.int64)
             logistic = (np.int64(-1), 0.0)
             dense_batch_loss_gradient(
-                X, batch, folds, k, WT, b, GT, scalars, b[:1], *logistic
+                X, batch, folds, k, W, b, out, scalars, b[:1], *logistic
             )
             sparse_batch_loss_gradient(
                 *csr, batch, folds, k, W, b, out, scalars, b[:1], *logistic
             )
             margins_batch_loss_residual(Z, batch, folds, k, scalars, b[:1], *logistic)
             margins_batch_held_out(Z, batch, folds, k, np.zeros((1, 3)))
+            dense_batch_held_out(X, batch, folds, k, W, b, np.zeros((1, 3)), *logistic)
         w, g, z = np.zeros(3), np.zeros(3), np.zeros(2)
         csr = (X.ravel(), np.tile(np.arange(3, dtype=np.int32), 2),
                np.array([0, 3, 6], dtype=np.int32))  # fmt: skip
@@ -811,9 +935,8 @@ def warm_up() -> None:
         batch, folds = np.zeros((2, 4)), np.zeros(1, dtype=np.int64)
         W1, b1, out1 = np.zeros((3, 1)), np.zeros(1), np.zeros((3, 1))
         dense_batch_loss_gradient(
-            X, batch, folds, 1, W1.T.copy(), b1, out1.T.copy(), scalars, b1,
-            family, power,
-        )  # fmt: skip
+            X, batch, folds, 1, W1, b1, out1, scalars, b1, family, power
+        )
         sparse_batch_loss_gradient(
             *csr, batch, folds, 1, W1, b1, out1, scalars, b1, family, power
         )
@@ -821,6 +944,9 @@ def warm_up() -> None:
         margins_batch_loss_residual(Z1, batch, folds, 1, scalars, b1, family, power)
         margins_batch_held_out_regression(
             Z1, batch, folds, family, power, np.zeros((1, 5))
+        )
+        dense_batch_held_out(
+            X, batch, folds, 1, W1, b1, np.zeros((1, 5)), family, power
         )
     gram_coordinate_descent(
         np.eye(2), np.ones(2), 2.0, 0.1, 0.1, np.zeros(2), 1e-8, 10, False

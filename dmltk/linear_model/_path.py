@@ -324,10 +324,14 @@ def batch_evaluator(X, targets, score_weights, roles) -> BlockEvaluator:
         labels, train = targets, da.ones_like(targets)
     else:
         labels, train = targets[:, 0], targets[:, 1]
-    columns = [labels[:, None], train[:, None], score_weights[:, None], roles]
-    batch = da.concatenate(
-        [column.astype(np.float64) for column in columns], axis=1
-    ).rechunk({1: -1})
+    # One task per block (Dask fuses the columns' own steps into it): a
+    # concatenation of the columns cost four tasks a block and a rechunk.
+    batch = da.blockwise(
+        _loss.stack_targets, "ij",
+        labels, "i", train, "i", score_weights, "i", roles.rechunk({1: -1}), "ij",
+        dtype=np.float64, concatenate=True,
+        adjust_chunks={"j": lambda width: width + _loss.ROLE_OFFSET},
+    )  # fmt: skip
     (batch,) = _data.persist(batch)
     return BlockEvaluator(X, batch)
 
@@ -365,17 +369,29 @@ def held_out_sums(
 ) -> np.ndarray:
     """(M, n_scores): for every model, its sums on the rows its fold holds
     out (one pass for all models; see
-    :meth:`dmltk._loss.ModelBatch.held_out_sums`)."""
+    :meth:`dmltk._loss.ModelBatch.held_out_sums`). Models equal to another
+    of the same fold are scored once: along a path, every penalty whose
+    warm start already met the tolerance repeats the model before it."""
+    distinct: dict = {}
+    index = np.array(
+        [
+            distinct.setdefault((int(fold), coef.tobytes()), len(distinct))
+            for coef, fold in zip(coefs, folds, strict=True)
+        ]
+    )
+    _, firsts = np.unique(index, return_index=True)  # in order of first use
+    coefs = [coefs[first] for first in firsts]
+    folds = tuple(int(folds[first]) for first in firsts)
     n_features = evaluator.n_features
     packed = _loss.stack_models(coefs, n_features, fit_intercept)
     width = n_margins * len(coefs)
     weights = packed[: n_features * width].reshape(n_features, width)
     intercept = packed[n_features * width :] if fit_intercept else np.zeros(width)
-    batch = _loss.ModelBatch(n_margins, tuple(folds), family)
+    batch = _loss.ModelBatch(n_margins, folds, family)
     sums = evaluator.margin_sums(
         weights, intercept, batch.held_out_block, batch.held_out_sums
     )
-    return np.asarray(sums).reshape(len(coefs), batch.n_scores)
+    return np.asarray(sums).reshape(len(coefs), batch.n_scores)[index]
 
 
 def regularization_path(
