@@ -46,7 +46,8 @@ holding:
 Loading parses JSON and ``.npy`` data only: nothing in the file is executed,
 and no pickle is ever read (a pickle, a ``.npy`` of objects or any file that
 is not as above raises :class:`ValueError`). Only estimator classes of an
-allow-list can be named (``dmltk.LogisticRegression`` and the regressors of
+allow-list can be named (``dmltk.LogisticRegression``,
+``dmltk.LogisticRegressionCV``, and the regressors and regressor searches of
 :mod:`dmltk.linear_model`); their
 parameters are validated and their fitted attributes checked for consistent
 shapes. Readers refuse files of a newer ``format_version``; a new version is
@@ -163,13 +164,28 @@ _REGRESSORS = (
     "TweedieRegressor",
 )
 
+# The cross-validated searches: their fitted attributes (paths, scores,
+# the chosen parameters) are arrays and scalars like any other.
+_REGRESSOR_SEARCHES = (
+    "ElasticNetCV",
+    "GammaRegressorCV",
+    "LassoCV",
+    "PoissonRegressorCV",
+    "RidgeCV",
+    "TweedieRegressorCV",
+)
+
 # The classes a model file may name, with the check of their fitted state.
 # Loading never imports anything a file names: it looks names up here.
 ALLOWED_ESTIMATORS: dict[str, tuple[type, Callable]] = {
     "dmltk.LogisticRegression": (LogisticRegression, _check_linear_classifier),
+    "dmltk.LogisticRegressionCV": (
+        linear_model.LogisticRegressionCV,
+        _check_linear_classifier,
+    ),
     **{
         f"dmltk.{name}": (getattr(linear_model, name), _check_linear_regressor)
-        for name in _REGRESSORS
+        for name in _REGRESSORS + _REGRESSOR_SEARCHES
     },
 }
 
@@ -180,7 +196,8 @@ def save(model, path: str | os.PathLike) -> None:
 
     Parameters
     ----------
-    model : dmltk.LogisticRegression or a regressor of dmltk.linear_model
+    model : dmltk.LogisticRegression, dmltk.LogisticRegressionCV, or a \
+regressor or regressor search of dmltk.linear_model
         Fitted or not.
     path : str or path-like
         Destination, replaced if it exists. The temporary file is created
@@ -192,7 +209,10 @@ def save(model, path: str | os.PathLike) -> None:
         ``model`` is not of a class that model files can hold.
     ValueError
         A parameter or fitted attribute that the format cannot hold without
-        pickle (named in the message). ``path`` is then left as it was.
+        pickle (named in the message), such as a ``LogisticRegressionCV``
+        fitted with ``use_legacy_attributes=True`` (dicts of arrays) or a
+        search whose ``cv`` is a splitter object. ``path`` is then left as
+        it was.
 
     See Also
     --------
@@ -208,6 +228,15 @@ def save(model, path: str | os.PathLike) -> None:
     array([0, 0, 1, 1])
     """
     name = _registered_name(model)
+    if getattr(model, "use_legacy_attributes", False) is True and hasattr(
+        model, "coefs_paths_"
+    ):
+        raise ValueError(
+            "This LogisticRegressionCV was fitted with use_legacy_attributes=True: "
+            "its coefs_paths_ and scores_ are dicts of arrays, which a dmltk model "
+            "file does not hold. Fit it with use_legacy_attributes=False "
+            "(scikit-learn 1.10's arrays) to save it, or use pickle or joblib."
+        )
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     temporary = os.path.join(
@@ -393,8 +422,9 @@ def load(path: str | os.PathLike):
     Returns
     -------
     estimator
-        Of a class of the allow-list (``dmltk.LogisticRegression`` and the
-        regressors), with its parameters and fitted attributes.
+        Of a class of the allow-list (``dmltk.LogisticRegression``,
+        ``dmltk.LogisticRegressionCV``, the regressors and their searches),
+        with its parameters and fitted attributes.
 
     Raises
     ------
