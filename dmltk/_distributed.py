@@ -343,9 +343,11 @@ class FitMonitor:
         self._sent_before = transfer_bytes(self._client) if self._client else {}
 
     def finish(self, evaluator: BlockEvaluator) -> dict:
-        """``fit_stats_``: layout, evaluations, Hessian products, tasks, wall
-        seconds, bytes the workers sent (to the client and between them),
-        and the seconds of each evaluation and of its kernels."""
+        """``fit_stats_``: layout, evaluations, Hessian products, passes over
+        X of any kind (those two, column statistics, held-out scores; not
+        the checks of X before the engine starts), tasks, wall seconds,
+        bytes the workers sent (to the client and between them), and the
+        seconds of each evaluation and of its kernels."""
         # Per worker, since the start: a worker that joined since counts
         # from 0, one that died is left out (a lower bound under faults).
         now = transfer_bytes(self._client) if self._client is not None else {}
@@ -357,6 +359,7 @@ class FitMonitor:
             "layout": evaluator.layout,
             "evaluations": evaluator.n_evaluations,
             "hessian_products": evaluator.n_hessian_products,
+            "passes": evaluator.n_passes,
             "tasks": evaluator.n_tasks,
             "seconds": time.perf_counter() - self._start,
             "bytes_sent": sent,
@@ -472,6 +475,9 @@ class BlockEvaluator:
         self._counter = itertools.count()
         self.n_evaluations = 0
         self.n_hessian_products = 0
+        #: Passes over X of any kind (evaluations, Hessian products, column
+        #: statistics, sums of margins such as held-out scores).
+        self.n_passes = 0
         self.n_tasks = 0
         self.bytes_gathered = 0
         self.evaluation_seconds: list[float] = []
@@ -675,6 +681,7 @@ class BlockEvaluator:
         """
         step = f"{self._prefix}-{next(self._counter)}"
         graph = dict(self._base_graph)
+        self.n_passes += 1
         companions: list = [None] * len(self._y_keys)
         if companion is not None:
             if companion.chunks[0] != self._X.chunks[0]:
@@ -754,6 +761,7 @@ class BlockEvaluator:
         start = time.perf_counter()
         graph, outputs = self.loss_gradient_graph(coef, fit_intercept, family=family)
         self.n_evaluations += 1
+        self.n_passes += 1
         self.n_tasks += len(graph) - len(self._base_graph)
         results = self._run(graph, outputs)
         packed = self.assemble(results, fit_intercept, family.n_losses)
@@ -773,6 +781,7 @@ class BlockEvaluator:
         """
         graph, outputs = self.loss_gradient_graph(coef, fit_intercept, direction)
         self.n_hessian_products += 1
+        self.n_passes += 1
         self.n_tasks += len(graph) - len(self._base_graph)
         return self.assemble(self._run(graph, outputs), fit_intercept)
 
@@ -803,6 +812,7 @@ class BlockEvaluator:
             graph, f"{step}-blocks", block_function, common, blocks
         )
         self.n_evaluations += 1
+        self.n_passes += 1
         self.n_tasks += len(graph) - len(self._base_graph)
         (result,) = self._run(graph, [root])
         self.evaluation_seconds.append(time.perf_counter() - start)
@@ -901,6 +911,7 @@ class BlockEvaluator:
                     *extra,
                 )
             outputs.append(self._tree(graph, leaves, f"{step}-{j}-merge"))
+        self.n_passes += 1
         return [part.value for part in self._run(graph, outputs)]
 
     def map_blocks(
@@ -925,6 +936,7 @@ class BlockEvaluator:
             for i, y_key in enumerate(self._y_keys):
                 y_outputs.append((f"{step}-y", i))
                 graph[y_outputs[-1]] = (y_function, y_key)
+        self.n_passes += int(x_function is not None)
         results = list(self._run(graph, x_outputs + y_outputs))
         n_columns = len(self._column_bounds) - 1
         x_results = results[: len(x_outputs)]

@@ -200,6 +200,10 @@ def test_one_task_per_block_per_pass_serves_every_model(client):
     stats, alone = search.fit_stats_, single.fit_stats_
     assert max(stats["models_per_pass"]) == 5
     assert len(stats["models_per_pass"]) <= stats["evaluations"]
+    # Every pass over X counts: the evaluations (fold paths, refit), the
+    # column means that centre the solver's coordinates, the held-out scores.
+    assert stats["passes"] == stats["evaluations"] + 2
+    assert alone["passes"] == alone["evaluations"] + 1  # and the means
 
     from dmltk._distributed import BlockEvaluator
 
