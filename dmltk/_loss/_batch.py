@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._lazy import sparse as sp
-from ._block import _aligned, _as_matrix, _compiled, _csr, _dense, _kernel_coef
+from ._block import _aligned, _as_matrix, _compiled, _csr, _dense, _kernel_coef, _t
 from ._regression import RegressionFamily
 
 #: Roles of a row in a fold (the role columns of a batch's targets).
@@ -126,11 +126,12 @@ class ModelBatch:
                 gradient, sums, losses, *self._family_arguments(),
             )  # fmt: skip
         else:
+            transposed = np.zeros(weights.shape[::-1])
             _compiled().dense_batch_loss_gradient(
-                _dense(X), targets, folds, self.n_margins,
-                np.ascontiguousarray(weights), intercept, gradient, sums, losses,
-                *self._family_arguments(),
+                _dense(X), targets, folds, self.n_margins, _t(weights), intercept,
+                transposed, sums, losses, *self._family_arguments(),
             )  # fmt: skip
+            gradient += transposed.T
         out[:m] += losses
         if fit_intercept:
             out[m + weights.size :] += sums
