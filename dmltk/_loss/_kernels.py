@@ -7,6 +7,9 @@ row, and the row's share of ``X.T @ residual``. numpy needs two passes for the
 same result (``X @ w``, then ``X.T @ r``) and temporaries for every
 transcendental function; the best it could do was to walk row slices sized
 for one processor's cache, which ran at two reads per evaluation on another.
+The dense kernels of many models at once (``dense_batch_*``) walk tiles of
+:data:`_BATCH_TILE` rows instead: with M models, the two products of a tile
+are wide enough for BLAS, and the tile is still read from memory once.
 
 Why numba: it installs from wheels (no compiler on the user's machine, which a
 Cython or C extension would need for ``pip install .`` from source), compiles
