@@ -182,13 +182,35 @@ def test_lasso_search_zeroes_the_irrelevant_columns(client):
     assert search.mse_path_.mean(axis=1).min() == pytest.approx(1.0, abs=0.05)
 
 
+def test_positive_search_on_the_batched_paths_is_the_normal_equations_one(client):
+    """positive=True on column blocks (the batched paths: L-BFGS-B with
+    bounds) chooses the alpha of the rows layout (the normal equations:
+    coordinate descent), with the same held-out errors and coefficients to
+    the solvers' tolerance, every weight >= 0; the data make the positive
+    constraint bind (the second true weight is -2)."""
+    X, y = synthetic(n=6000)
+    options = {"alphas": 6, "cv": 3, "l1_ratio": [0.5, 1.0], "positive": True,
+               "tol": 1e-10, "max_iter": 5000}  # fmt: skip
+    by_rows = dmltk.ElasticNetCV(**options).fit(
+        da.from_array(X, chunks=(1500, 8)), da.from_array(y, chunks=1500)
+    )
+    by_columns = dmltk.ElasticNetCV(**options).fit(
+        da.from_array(X, chunks=(6000, 4)), da.from_array(y, chunks=6000)
+    )
+    assert by_columns.fit_stats_["layout"] == "columns"
+    # The same grid from the two engines' sums (to rounding), the same choice.
+    np.testing.assert_allclose(by_columns.alphas_, by_rows.alphas_, rtol=1e-12)
+    assert by_columns.alpha_ == pytest.approx(by_rows.alpha_, rel=1e-12)
+    assert by_columns.l1_ratio_ == by_rows.l1_ratio_
+    np.testing.assert_allclose(by_columns.mse_path_, by_rows.mse_path_, rtol=1e-7)
+    assert by_columns.coef_.min() >= 0.0
+    assert by_columns.coef_[1] == 0.0  # held at its bound
+    np.testing.assert_allclose(by_columns.coef_, by_rows.coef_, atol=1e-7)
+
+
 def test_bad_settings_are_named(client):
     X, y = synthetic(n=600)
     Xd, yd = da.from_array(X, chunks=(200, 8)), da.from_array(y, chunks=200)
-    with pytest.raises(ValueError, match="positive=True needs the normal equations"):
-        dmltk.LassoCV(positive=True).fit(
-            da.from_array(X, chunks=(600, 4)), da.from_array(y, chunks=600)
-        )
     with pytest.raises(ValueError, match="not supported for l1_ratio=0"):
         dmltk.ElasticNetCV(l1_ratio=[0.0, 0.5]).fit(X, y)
     with pytest.raises(ValueError, match="alphas must hold finite numbers >= 0"):

@@ -92,6 +92,10 @@ class BatchedPaths:
     solver : {"lbfgs", "owlqn", "auto"}
     tol : float
     max_iter : int
+    positive : bool, default=False
+        Weights bounded below by 0 (the regressors' ``positive``): every fit
+        by scipy's L-BFGS-B with bounds, the L1 term linear on that orthant
+        (``l1 * sum(w)``), as a single regressor's fit does.
     """
 
     def __init__(
@@ -105,8 +109,10 @@ class BatchedPaths:
         solver: str,
         tol: float,
         max_iter: int,
+        positive: bool = False,
     ):
         self._evaluator = evaluator
+        self._positive = positive
         self._n_margins = n_margins
         self._family = family
         self._fit_intercept = fit_intercept
@@ -162,19 +168,34 @@ class BatchedPaths:
                 return last[1].copy()
 
             beta = coordinates.from_coef(job.start)
+            bounds = None
+            if self._positive:
+                bounds = [(0.0, None)] * n_weights + [(None, None)] * (
+                    coordinates.size - n_weights
+                )
+                beta[:n_weights] = np.maximum(beta[:n_weights], 0.0)
             for penalty in job.penalties:
                 solver = self._solver
                 if solver == "auto":
                     solver = "owlqn" if penalty.has_l1 else "lbfgs"
+                if self._positive:
+                    solver = "lbfgs"  # with bounds; the L1 term is linear there
                 options = {"weight_sum": job.weight_sum, "penalty": penalty,
                            "n_weights": n_weights}  # fmt: skip
+                linear_l1 = penalty.l1 if self._positive else 0.0
 
-                def value_and_gradient(beta, options=options):
+                def value_and_gradient(beta, options=options, linear_l1=linear_l1):
                     packed = evaluate(coordinates.to_coef(beta))
                     packed[1:] = coordinates.pull_back(packed[1:])
-                    return _loss.penalized_objective(packed, beta, **options)
+                    value, gradient = _loss.penalized_objective(packed, beta, **options)
+                    if linear_l1:
+                        value += linear_l1 * float(beta[:n_weights].sum())
+                        gradient[:n_weights] += linear_l1
+                    return value, gradient
 
                 stage = {"tol": self._tol, "max_iter": self._max_iter}
+                if bounds is not None:
+                    stage["bounds"] = bounds
                 if solver == "owlqn":
                     l1_per_coef = np.zeros(coordinates.size)
                     l1_per_coef[:n_weights] = penalty.l1

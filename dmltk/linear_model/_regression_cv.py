@@ -137,13 +137,6 @@ class _RegressorCV(_Regressor):
         if self._on_normal_equations(evaluator, n_folds):
             search = self._search_normal_equations(evaluator, n_folds)
         else:
-            if self._positive:
-                raise ValueError(
-                    f"positive=True needs the normal equations in dmltk's "
-                    f"{type(self).__name__} (the rows layout and at most "
-                    f"{_NORMAL_EQUATIONS_FEATURES} features); its batched paths "
-                    "have no bounds."
-                )
             search = self._search_paths(evaluator, n_folds)
         alphas, sums, coef, n_iter, alpha, l1_ratio, models_per_pass = search
         n_features = self.n_features_in_
@@ -277,6 +270,7 @@ class _RegressorCV(_Regressor):
             solver="auto",
             tol=self.tol,
             max_iter=self._max_iter,
+            positive=self._positive,
         )
         total = float(target_sums[-1, 0])
         alphas = self._alpha_grids(
@@ -316,7 +310,8 @@ class _RegressorCV(_Regressor):
             [PathJob(-1, total, (self._penalty_at(alpha, l1_ratio, total),), start)]
         )
         runner.warn_if_not_converged([refit])
-        self.solver_ = "owlqn" if l1_ratio > 0 and alpha > 0 else "lbfgs"
+        has_l1 = l1_ratio > 0 and alpha > 0
+        self.solver_ = "owlqn" if has_l1 and not self._positive else "lbfgs"
         return (alphas, sums, refit.coefs[0], refit.n_iter[0], alpha, l1_ratio,
                 list(runner.models_per_pass))  # fmt: skip
 
@@ -445,7 +440,9 @@ _CV_DOC = """
         cluster sets the parallelism.
     positive : bool, default=False
         Constrain the weights to be non-negative: on the normal equations
-        only (the batched paths take no bounds; a ValueError says so).
+        by coordinate descent, on the batched paths by scipy's L-BFGS-B
+        with bounds (the L1 term is linear on that orthant), as
+        :class:`ElasticNet` does.
     random_state : None
         Accepted for scikit-learn compatibility.
     selection : {{"cyclic", "random"}}, default="cyclic"
