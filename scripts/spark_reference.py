@@ -593,30 +593,40 @@ def check_reference(payload: dict) -> float:
     return worst
 
 
-def main() -> None:
-    """Generate the reference file, or check it with ``--check``."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def reference_main(
+    description: str, generate, check, default_output: Path, checked_with: str
+) -> None:
+    """The command line of a reference script: write ``generate()``'s
+    payload to ``--output`` atomically, or with ``--check`` run ``check``
+    on the existing file (``checked_with`` says how, for ``--help``)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument(
         "--output",
         type=Path,
-        default=DEFAULT_OUTPUT,
+        default=default_output,
         help="the JSON file to write (or to read with --check)",
     )
     parser.add_argument(
         "--check",
         action="store_true",
-        help="check the existing file with scipy instead of running Spark",
+        help=f"check the existing file with {checked_with} instead of running Spark",
     )
     args = parser.parse_args()
     if args.check:
-        check_reference(json.loads(args.output.read_text()))
+        check(json.loads(args.output.read_text()))
         return
-    payload = generate_reference()
+    payload = generate()
     write_json_atomically(payload, args.output)
     print(
         f"wrote {len(payload['cases'])} cases ({payload['versions']}) "
         f"to {args.output} ({args.output.stat().st_size} bytes)"
     )
+
+
+def main() -> None:
+    """Generate the reference file, or check it with ``--check``."""
+    reference_main(__doc__.splitlines()[0], generate_reference, check_reference,
+                   DEFAULT_OUTPUT, "scipy")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -77,20 +77,18 @@ support for the least squares, Newton for the GLMs)::
 
 from __future__ import annotations
 
-import argparse
 import hashlib
-import json
 from pathlib import Path
 
 import numpy as np
 from sklearn.datasets import load_svmlight_file
 from spark_reference import (
+    reference_main,
     sample_weights,
     spark_features_std,
     spark_frame,
     spark_reference_session,
     weighted_std,
-    write_json_atomically,
 )
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
@@ -591,28 +589,8 @@ def check_reference(payload: dict) -> float:
 
 def main() -> None:
     """Generate the reference file, or check it with ``--check``."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--output",
-        type=Path,
-        default=DEFAULT_OUTPUT,
-        help="the JSON file to write (or to read with --check)",
-    )
-    parser.add_argument(
-        "--check",
-        action="store_true",
-        help="check the existing file with exact solves instead of running Spark",
-    )
-    args = parser.parse_args()
-    if args.check:
-        check_reference(json.loads(args.output.read_text()))
-        return
-    payload = generate_reference()
-    write_json_atomically(payload, args.output)
-    print(
-        f"wrote {len(payload['cases'])} cases ({payload['versions']}) "
-        f"to {args.output} ({args.output.stat().st_size} bytes)"
-    )
+    reference_main(__doc__.splitlines()[0], generate_reference, check_reference,
+                   DEFAULT_OUTPUT, "exact solves")  # fmt: skip
 
 
 if __name__ == "__main__":

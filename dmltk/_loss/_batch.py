@@ -172,14 +172,12 @@ class ModelBatch:
         n_scores = self.n_scores
         out = np.zeros(n_scores * self.n_models) if out is None else out
         if not sp.issparse(X) and weights.shape[1] <= _ALL_ROWS_HELD_OUT_COLUMNS:
-            sums = np.zeros((self.n_models, n_scores))
             _compiled().dense_batch_held_out(
                 _dense(X), _kernel_targets_of_batch(targets),
                 np.asarray(self.folds, dtype=np.int64), self.n_margins,
                 np.ascontiguousarray(weights), np.ascontiguousarray(intercept),
-                sums, *self._family_arguments(),
+                out.reshape(self.n_models, n_scores), *self._family_arguments(),
             )  # fmt: skip
-            out += sums.ravel()
             return out
         targets = np.asarray(targets)
         k = self.n_margins

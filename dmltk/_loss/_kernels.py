@@ -247,6 +247,25 @@ def sparse_loss_gradient(
 
 # ---------------------------------------------- many models at once
 @njit(inline="always")
+def _training_weight(targets, i, fold):
+    """Row ``i``'s training weight in a model trained on ``fold`` (a batch's
+    targets): 0 where the fold does not train on it; fold -1: every row."""
+    if fold >= 0 and targets[i, 3 + fold] != 1.0:
+        return 0.0
+    return targets[i, 1]
+
+
+@njit(inline="always")
+def _loss_slope(z, label, family, power):
+    """One margin's loss and its derivative in the margin: the binomial loss
+    (``family`` -1) or a regression family's (K = 1)."""
+    if family >= 0:
+        return _glm_loss_gradient(family, power, z, label)
+    row_loss, p = _binomial(z, label)
+    return row_loss, p - label
+
+
+@njit(inline="always")
 def _batch_residual(z, targets, i, folds, n_margins, losses, family, power):
     """Turn the margins ``z`` of M models (M * K, one row) into their
     residuals in place, each weighted by the row's training weight in the
@@ -259,21 +278,14 @@ def _batch_residual(z, targets, i, folds, n_margins, losses, family, power):
     Tweedie power; see :func:`_glm_loss_gradient`)."""
     label = targets[i, 0]
     for m in range(folds.shape[0]):
-        fold = folds[m]
-        weight = targets[i, 1]
-        if fold >= 0 and targets[i, 3 + fold] != 1.0:
-            weight = 0.0
+        weight = _training_weight(targets, i, folds[m])
         if n_margins == 1:
             if weight == 0.0:
                 z[m] = 0.0
                 continue
-            if family >= 0:
-                row_loss, r = _glm_loss_gradient(family, power, z[m], label)
-            else:
-                row_loss, p = _binomial(z[m], label)
-                r = p - label
+            row_loss, slope = _loss_slope(z[m], label, family, power)
             losses[m] += weight * row_loss
-            z[m] = weight * r
+            z[m] = weight * slope
         else:
             part = z[m * n_margins : (m + 1) * n_margins]
             if weight == 0.0:
@@ -291,17 +303,12 @@ def _batch_column_residuals(z, intercept, targets, start, fold, family, power):
     loss = 0.0
     total = 0.0
     for r in range(z.shape[0]):
-        i = start + r
-        weight = targets[i, 1]
-        if weight == 0.0 or (fold >= 0 and targets[i, 3 + fold] != 1.0):
+        weight = _training_weight(targets, start + r, fold)
+        if weight == 0.0:
             z[r] = 0.0
             continue
-        label = targets[i, 0]
-        if family >= 0:
-            row_loss, slope = _glm_loss_gradient(family, power, z[r] + intercept, label)
-        else:
-            row_loss, p = _binomial(z[r] + intercept, label)
-            slope = p - label
+        label = targets[start + r, 0]
+        row_loss, slope = _loss_slope(z[r] + intercept, label, family, power)
         loss += weight * row_loss
         z[r] = weight * slope
         total += weight * slope

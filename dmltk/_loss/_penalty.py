@@ -51,6 +51,7 @@ def penalized_objective(
     weight_sum: float,
     penalty: Penalty,
     n_weights: int,
+    positive: bool = False,
 ) -> tuple[float, np.ndarray]:
     """Turn summed block results into the normalised objective's smooth part.
 
@@ -68,19 +69,26 @@ def penalized_objective(
     n_weights : int
         How many entries of ``coef`` are weights (penalised); the intercepts
         follow.
+    positive : bool, default=False
+        The solver keeps the weights >= 0 (bounds): on that orthant the L1
+        part is linear, ``l1 * sum(w)``, smooth, and added here too.
 
     Returns
     -------
     value : float
-        ``weighted mean loss + l2 ||w||^2 / 2``.
+        ``weighted mean loss + l2 ||w||^2 / 2`` (``+ l1 sum(w)`` with
+        ``positive``).
     gradient : ndarray of the shape of ``coef``
     """
     value = packed_sum[0] / weight_sum
     gradient = packed_sum[1:] / weight_sum
+    weights = coef[:n_weights]
     if penalty.l2 > 0.0:
-        weights = coef[:n_weights]
         value += 0.5 * penalty.l2 * float(weights @ weights)
         gradient[:n_weights] += penalty.l2 * weights
+    if positive and penalty.l1 > 0.0:
+        value += penalty.l1 * float(weights.sum())
+        gradient[:n_weights] += penalty.l1
     return float(value), gradient
 
 

@@ -139,16 +139,11 @@ class BlockwiseLinearModel(BaseEstimator):
                    "n_weights": n_features * n_outputs}  # fmt: skip
 
         n_weights = options["n_weights"]
-        linear_l1 = penalty.l1 if positive else 0.0
 
         def value_and_gradient(beta):
             packed = evaluator.loss_gradient(coordinates.to_coef(beta), fit_intercept)
             packed[1:] = coordinates.pull_back(packed[1:])
-            value, gradient = _loss.penalized_objective(packed, beta, **options)
-            if linear_l1:
-                value += linear_l1 * float(beta[:n_weights].sum())
-                gradient[:n_weights] += linear_l1
-            return value, gradient
+            return _loss.penalized_objective(packed, beta, positive=positive, **options)
 
         def hessian_product(beta, direction):
             packed = evaluator.hessian_product(
@@ -172,10 +167,7 @@ class BlockwiseLinearModel(BaseEstimator):
         beta0 = coordinates.from_coef(initial_coef)
         bounds = None
         if positive:
-            bounds = [(0.0, None)] * n_weights + [(None, None)] * (
-                coordinates.size - n_weights
-            )
-            beta0[:n_weights] = np.maximum(beta0[:n_weights], 0.0)
+            bounds = positive_bounds(beta0, n_weights)
         result = self._run_solver(
             solver, value_and_gradient, hessian_product, l1_per_coef, beta0, bounds
         )
@@ -355,6 +347,14 @@ def raise_if_nonfinite(nonfinite: list) -> None:
             f"Input X contains NaN or infinity: {count} value(s) in {where}. "
             "Remove or impute them before fitting."
         )
+
+
+def positive_bounds(beta: np.ndarray, n_weights: int) -> list:
+    """scipy's bounds that keep the first ``n_weights`` entries (the weights)
+    >= 0 and leave the intercepts free; ``beta``'s weights are moved onto
+    them in place (a start inside the bounds)."""
+    beta[:n_weights] = np.maximum(beta[:n_weights], 0.0)
+    return [(0.0, None)] * n_weights + [(None, None)] * (beta.size - n_weights)
 
 
 def check_weight_sum(weight_sum: float) -> None:

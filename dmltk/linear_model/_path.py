@@ -28,7 +28,12 @@ from sklearn.model_selection import KFold, StratifiedKFold, check_cv
 from .. import _blocks, _data, _loss
 from .._distributed import BlockEvaluator, solver_threads
 from ..solvers import minimize_lbfgs, minimize_owlqn, run_side_by_side
-from ._base import _CONVERGENCE_ADVICE, _SolverCoordinates, check_weight_sum
+from ._base import (
+    _CONVERGENCE_ADVICE,
+    _SolverCoordinates,
+    check_weight_sum,
+    positive_bounds,
+)
 
 
 class RegularizationPath(NamedTuple):
@@ -168,12 +173,7 @@ class BatchedPaths:
                 return last[1].copy()
 
             beta = coordinates.from_coef(job.start)
-            bounds = None
-            if self._positive:
-                bounds = [(0.0, None)] * n_weights + [(None, None)] * (
-                    coordinates.size - n_weights
-                )
-                beta[:n_weights] = np.maximum(beta[:n_weights], 0.0)
+            bounds = positive_bounds(beta, n_weights) if self._positive else None
             for penalty in job.penalties:
                 solver = self._solver
                 if solver == "auto":
@@ -181,17 +181,13 @@ class BatchedPaths:
                 if self._positive:
                     solver = "lbfgs"  # with bounds; the L1 term is linear there
                 options = {"weight_sum": job.weight_sum, "penalty": penalty,
-                           "n_weights": n_weights}  # fmt: skip
-                linear_l1 = penalty.l1 if self._positive else 0.0
+                           "n_weights": n_weights,
+                           "positive": self._positive}  # fmt: skip
 
-                def value_and_gradient(beta, options=options, linear_l1=linear_l1):
+                def value_and_gradient(beta, options=options):
                     packed = evaluate(coordinates.to_coef(beta))
                     packed[1:] = coordinates.pull_back(packed[1:])
-                    value, gradient = _loss.penalized_objective(packed, beta, **options)
-                    if linear_l1:
-                        value += linear_l1 * float(beta[:n_weights].sum())
-                        gradient[:n_weights] += linear_l1
-                    return value, gradient
+                    return _loss.penalized_objective(packed, beta, **options)
 
                 stage = {"tol": self._tol, "max_iter": self._max_iter}
                 if bounds is not None:

@@ -61,9 +61,13 @@ _ALPHA = [Interval(numbers.Real, 0, None, closed="left")]
 _L1_RATIO = [Interval(numbers.Real, 0, 1, closed="both")]
 _MAX_ITER = [Interval(numbers.Integral, 1, None, closed="left")]
 _SQUARED_SOLVERS = StrOptions({"auto", "normal", "lbfgs", "newton", "owlqn"})
+#: The most features whose normal equations (a (d + 1)^2 matrix per
+#: worker) a fit or a search sums: Spark MLlib's limit for its
+#: normal-equation solver.
+NORMAL_EQUATIONS_FEATURES = 4096
 # "auto" for the squared error with an L2 penalty: "normal" on the rows
-# layout with at most 4096 features, else "lbfgs" (decided once the data
-# are on the workers).
+# layout with at most NORMAL_EQUATIONS_FEATURES features, else "lbfgs"
+# (decided once the data are on the workers).
 _NORMAL_IF_ROWS = "normal-if-rows"
 # scikit-learn's GLM solvers, and dmltk's: "newton-cholesky" runs "newton"
 # (trust-region Newton-CG, which needs no d x d matrix).
@@ -164,7 +168,11 @@ class _Regressor(RegressorMixin, BlockwiseLinearModel):
             # The normal equations need whole rows, and a (d + 1)^2 matrix
             # per worker: Spark's limit for its "auto" choice.
             rows = blocks.X.numblocks[1] == 1
-            solver = "normal" if rows and self.n_features_in_ <= 4096 else "lbfgs"
+            solver = (
+                "normal"
+                if rows and self.n_features_in_ <= NORMAL_EQUATIONS_FEATURES
+                else "lbfgs"
+            )
         coef = self._fit_blocks(
             blocks,
             family=family,

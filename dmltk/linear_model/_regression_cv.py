@@ -36,15 +36,11 @@ from ._path import (
 from ._regression import (
     _COMMON_CONSTRAINTS,
     _MAX_ITER,
+    NORMAL_EQUATIONS_FEATURES,
     TweedieRegressor,
     _Regressor,
     with_target_domain,
 )
-
-#: The most features whose folds' normal equations a search sums (Spark
-#: MLlib's limit for its normal-equation solver), within 256 MiB for all of
-#: them.
-_NORMAL_EQUATIONS_FEATURES = 4096
 
 
 class _RegressorCV(_Regressor):
@@ -154,13 +150,13 @@ class _RegressorCV(_Regressor):
         """Whether the squared error's search runs on the folds' normal
         equations: whole rows in every block, and the (2 folds + 1) Gram
         matrices small enough to travel (at most
-        ``_NORMAL_EQUATIONS_FEATURES`` features and 256 MiB)."""
+        ``NORMAL_EQUATIONS_FEATURES`` features and 256 MiB)."""
         d = self.n_features_in_
         size = (2 * n_folds + 1) * (d + 1) ** 2 * 8
         return (
             self._family().code == _loss.SQUARED_ERROR.code
             and evaluator.layout == "rows"
-            and d <= _NORMAL_EQUATIONS_FEATURES
+            and d <= NORMAL_EQUATIONS_FEATURES
             and size <= 2**28
         )
 
@@ -965,11 +961,11 @@ class RidgeCV(_Regressor):
         )
         if (
             evaluator.layout != "rows"
-            or self.n_features_in_ > _NORMAL_EQUATIONS_FEATURES
+            or self.n_features_in_ > NORMAL_EQUATIONS_FEATURES
         ):
             raise ValueError(
                 "RidgeCV solves in closed form and needs whole rows in every block "
-                f"and at most {_NORMAL_EQUATIONS_FEATURES} features (X has "
+                f"and at most {NORMAL_EQUATIONS_FEATURES} features (X has "
                 f"{self.n_features_in_} in the "
                 f"{evaluator.layout!r} layout): rechunk X to whole rows "
                 "(X.rechunk({1: -1})), or choose alpha with Ridge in a search."
