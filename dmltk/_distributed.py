@@ -885,6 +885,16 @@ class BlockEvaluator:
         means = np.concatenate([part[2:] for part in sums]) / weight_sum
         return means, weight_sum, weight_square_sum
 
+    def block_column_sums(self, block_function: Callable) -> list:
+        """``block_function(X_ij, targets_i)`` summed over the block rows of
+        every block column j, in one pass over X (a task per block, a merge
+        tree per block column); one result per block column, in order.
+
+        For statistics of X by row (such as sums by class and fold), whose
+        per-column parts the caller joins.
+        """
+        return self._per_column_sums(block_function)
+
     def _per_column_sums(
         self, block_function: Callable, column_data: list | None = None
     ) -> list:

@@ -189,6 +189,22 @@ def test_every_model_of_the_batch_is_a_separate_fit_on_its_fold(client, case):
     assert search.fit_stats_["layout"] == ("columns" if case == "columns" else "rows")
 
 
+def test_a_paths_start_is_evaluated_without_a_pass(client):
+    """Each fold path's first evaluation, at zero weights, comes from the
+    search's first pass (its sums by class): with a tolerance that every
+    start meets, the fold paths make no pass and stop where they start, as
+    scikit-learn's do (no iteration); only the refit reads X."""
+    X, y = hashed_data(n=6000)
+    Xd, yd = da.from_array(X, chunks=(1000, 8)), da.from_array(y, chunks=1000)
+    search = dmltk.LogisticRegressionCV(Cs=3, cv=4, tol=10.0).fit(Xd, yd)
+    assert search.fit_stats_["models_per_pass"] == [1]  # the refit
+    assert search.fit_stats_["passes"] == 3  # class sums, refit, held-out
+    assert np.all(search.n_iter_ == 0)
+    assert np.all(search.coefs_paths_[..., :-1] == 0.0)
+    weights = search.coefs_paths_[..., -1]  # the intercepts: each fold's log-odds
+    assert np.all(np.isfinite(weights)) and np.ptp(weights[:, 0, 0]) > 0
+
+
 def test_one_task_per_block_per_pass_serves_every_model(client):
     """The graph of a batched pass over a rows layout reads every block of X
     in exactly one task, whatever the number of models, and a search takes
@@ -201,7 +217,9 @@ def test_one_task_per_block_per_pass_serves_every_model(client):
     assert max(stats["models_per_pass"]) == 5
     assert len(stats["models_per_pass"]) <= stats["evaluations"]
     # Every pass over X counts: the evaluations (fold paths, refit), the
-    # column means that centre the solver's coordinates, the held-out scores.
+    # class sums that give the class weights, the column means that centre
+    # the solver's coordinates and each path's first evaluation, the
+    # held-out scores.
     assert stats["passes"] == stats["evaluations"] + 2
     assert alone["passes"] == alone["evaluations"] + 1  # and the means
 

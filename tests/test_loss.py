@@ -487,3 +487,47 @@ def test_a_batch_is_each_model_on_its_own_rows(dtype, kind, n_repeats):
                 rtol=1e-10,
                 atol=1e-10,
             )
+
+
+@pytest.mark.parametrize("kind", ["binomial", "multinomial"])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_paths_first_evaluation_comes_from_the_class_sums(dtype, fit_intercept, kind):
+    """At zero weights every margin is an intercept, so each fold's loss and
+    gradient there follow from its training-weighted column sums by class
+    (one pass for all folds): equal to the batch kernel's evaluation to
+    1e-12 (only the order of the sums differs), dense and CSR, with rows of
+    weight 0 and rows outside every fold; the last row of the sums holds
+    every class's weight and the columns' weighted means."""
+    rng = np.random.default_rng(11)
+    n, d, n_folds = 500, 5, 3
+    X = (rng.standard_normal((n, d)) * (rng.random((n, d)) < 0.6) + 0.5).astype(dtype)
+    n_classes = 3 if kind == "multinomial" else 2
+    k = 1 if n_classes == 2 else n_classes
+    labels = rng.integers(0, n_classes, n)
+    weights = rng.uniform(0.5, 2.0, n)
+    weights[:20] = 0.0
+    roles = rng.choice(
+        [_loss.TRAIN, _loss.TEST, 0.0], size=(n, n_folds), p=[0.6, 0.3, 0.1]
+    )
+    targets = _loss.stack_targets(labels, weights, np.ones(n), roles)
+    intercept = rng.standard_normal(k) if fit_intercept else np.zeros(0)
+    start = np.concatenate([np.zeros(d * k), intercept])
+    for block in (X, sp.csr_matrix(X)):
+        sums = _loss.fold_class_sums(block, targets, n_classes, n_folds)
+        assert sums.shape == (n_folds + 1, n_classes, d + 1)
+        np.testing.assert_allclose(
+            sums[-1, :, -1], np.bincount(labels, weights, minlength=n_classes)
+        )
+        np.testing.assert_allclose(
+            sums[-1, :, :-1].sum(axis=0) / sums[-1, :, -1].sum(),
+            np.average(X.astype(np.float64), axis=0, weights=weights),
+            rtol=1e-12,
+        )
+        for fold in (0, 1, 2, -1):
+            batch = _loss.ModelBatch(k, (fold,))
+            expected = batch.loss_gradient_block(block, targets, start, fit_intercept)
+            got = _loss.start_evaluation(sums[fold], start, fit_intercept)
+            np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="zero weights"):
+        _loss.start_evaluation(sums[0], start + 1.0, fit_intercept)

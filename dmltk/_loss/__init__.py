@@ -45,11 +45,12 @@ from ._batch import (
     TEST,
     TRAIN,
     ModelBatch,
-    fold_class_weights,
+    fold_class_sums,
     fold_target_sums,
     split_models,
     stack_models,
     stack_targets,
+    start_evaluation,
 )
 from ._block import (
     _as_matrix,
@@ -96,7 +97,7 @@ __all__ = [
     "RegressionFamily",
     "_as_matrix",
     "_compiled",
-    "fold_class_weights",
+    "fold_class_sums",
     "fold_gram_block",
     "fold_target_sums",
     "gradient_block",
@@ -118,5 +119,6 @@ __all__ = [
     "stack_models",
     "stack_targets",
     "stacked_weights",
+    "start_evaluation",
     "transpose_product",
 ]

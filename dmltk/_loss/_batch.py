@@ -271,23 +271,73 @@ def stack_targets(labels, train_weights, score_weights, roles) -> np.ndarray:
     )
 
 
-def fold_class_weights(targets: np.ndarray, n_classes: int, n_folds: int) -> np.ndarray:
-    """Training weight of each class among the training rows of each fold,
-    and (last row) among all rows, on one block of a batch's targets.
+def fold_class_sums(X, targets: np.ndarray, n_classes: int, n_folds: int) -> np.ndarray:
+    """Training weight and training-weighted column sums of X, by class,
+    over the training rows of each fold and (last) over all rows, on one
+    block of X and of its batch's targets (compiled: one read of each row).
+
+    Everything a search needs before its first pass: each fold's class
+    weights, the columns' means, and each model's loss and gradient at zero
+    weights (:func:`start_evaluation`).
 
     Returns
     -------
-    ndarray of shape (n_folds + 1, n_classes)
+    ndarray of shape (n_folds + 1, n_classes, n_features + 1)
+        ``[f, c, :n_features]``: ``sum t_i x_i`` over the rows of class c
+        that fold f trains on (``t_i`` the training weight);
+        ``[f, c, n_features]``: ``sum t_i`` over them.
     """
-    targets = np.asarray(targets, dtype=np.float64)
-    labels = targets[:, 0].astype(np.intp)
-    weights = targets[:, 1]
-    out = np.empty((n_folds + 1, n_classes))
-    for fold in range(n_folds):
-        inside = np.where(targets[:, ROLE_OFFSET + fold] == TRAIN, weights, 0.0)
-        out[fold] = np.bincount(labels, weights=inside, minlength=n_classes)
-    out[n_folds] = np.bincount(labels, weights=weights, minlength=n_classes)
+    out = np.zeros((n_folds + 1, n_classes, X.shape[1] + 1))
+    targets = _kernel_targets_of_batch(targets)
+    if sp.issparse(X):
+        _compiled().sparse_fold_class_sums(*_csr(X), targets, n_folds, out)
+    else:
+        _compiled().dense_fold_class_sums(_dense(X), targets, n_folds, out)
     return out
+
+
+def start_evaluation(
+    class_sums: np.ndarray, start: np.ndarray, fit_intercept: bool
+) -> np.ndarray:
+    """A logistic model's packed loss and gradient sums (as an evaluation
+    over X gives them) at a start with zero weights, from its fold's
+    :func:`fold_class_sums` (``class_sums`` of shape (n_classes, n_features
+    + 1)): every margin is then an intercept, so the sums over the rows
+    reduce to sums by class, and the first evaluation needs no pass.
+
+    Parameters
+    ----------
+    class_sums : ndarray of shape (n_classes, n_features + 1)
+    start : ndarray
+        Packed coefficients with zero weights (binomial for two classes,
+        else multinomial).
+    fit_intercept : bool
+
+    Returns
+    -------
+    ndarray of shape (1 + start.size,)
+    """
+    column_sums, weights = class_sums[:, :-1], class_sums[:, -1]
+    n_classes, n_features = column_sums.shape
+    k = 1 if n_classes == 2 else n_classes
+    if np.any(start[: n_features * k]):
+        raise ValueError("start_evaluation needs a start with zero weights")
+    intercept = start[n_features * k :] if fit_intercept else np.zeros(k)
+    if k == 1:
+        b = float(intercept[0])
+        # log(1 + exp(b)) - y b for y = 0 and 1; residuals p - y.
+        losses = np.logaddexp(0.0, b) - np.array([0.0, b])
+        p = 0.5 * (1.0 + np.tanh(0.5 * b))  # expit, finite for any b
+        residuals = np.array([[p], [p - 1.0]])
+    else:
+        top = intercept.max()
+        log_total = top + np.log(np.exp(intercept - top).sum())
+        losses = log_total - intercept
+        residuals = np.exp(intercept - log_total)[None, :] - np.eye(n_classes)
+    parts = [[weights @ losses], (column_sums.T @ residuals).ravel()]
+    if fit_intercept:
+        parts.append(weights @ residuals)
+    return np.concatenate(parts)
 
 
 def fold_target_sums(targets: np.ndarray, n_folds: int) -> np.ndarray:

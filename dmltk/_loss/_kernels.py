@@ -473,6 +473,37 @@ def sparse_batch_loss_gradient(
 
 
 @njit(**_OPTIONS)
+def dense_fold_class_sums(X, targets, n_folds, out):
+    """Add each fold's training-weighted column sums and training weight, by
+    class, for one dense block: ``out`` (n_folds + 1, n_classes, n_features
+    + 1) gets ``t_i x_i`` in ``[f, y_i, :n_features]`` and ``t_i`` in
+    ``[f, y_i, n_features]`` for every fold f that trains on row i (the last
+    f: all rows). ``targets`` as :func:`_batch_residual` reads them."""
+    n_features = X.shape[1]
+    for i in range(X.shape[0]):
+        weight = targets[i, 1]
+        label = int(targets[i, 0])
+        for f in range(n_folds + 1):
+            if weight != 0.0 and (f == n_folds or targets[i, 3 + f] == 1.0):
+                _dense_axpy(X, i, weight, out[f, label])
+                out[f, label, n_features] += weight
+
+
+@njit(**_OPTIONS)
+def sparse_fold_class_sums(data, indices, indptr, targets, n_folds, out):
+    """:func:`dense_fold_class_sums` for a CSR block."""
+    n_features = out.shape[2] - 1
+    for i in range(indptr.shape[0] - 1):
+        weight = targets[i, 1]
+        label = int(targets[i, 0])
+        for f in range(n_folds + 1):
+            if weight != 0.0 and (f == n_folds or targets[i, 3 + f] == 1.0):
+                _sparse_axpy(data, indices, indptr[i], indptr[i + 1], weight,
+                             out[f, label])  # fmt: skip
+                out[f, label, n_features] += weight
+
+
+@njit(**_OPTIONS)
 def margins_batch_loss_residual(
     Z, targets, folds, n_margins, sums, losses, family, power
 ):
@@ -964,6 +995,9 @@ def warm_up() -> None:
             )
             margins_batch_loss_residual(Z, batch, folds, k, scalars, b[:1], *logistic)
             margins_batch_held_out(Z, batch, folds, k, np.zeros((1, 3)))
+            sums = np.zeros((2, 3, 4))
+            dense_fold_class_sums(X, batch, 1, sums)
+            sparse_fold_class_sums(*csr, batch, 1, sums)
             dense_batch_held_out(X, batch, folds, k, W, b, np.zeros((1, 3)), *logistic)
         w, g, z = np.zeros(3), np.zeros(3), np.zeros(2)
         csr = (X.ravel(), np.tile(np.arange(3, dtype=np.int32), 2),

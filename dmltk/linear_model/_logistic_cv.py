@@ -14,7 +14,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 
 from .. import _data
 from .._distributed import FitMonitor, local_in_tasks
-from .._loss import Penalty
+from .._loss import Penalty, start_evaluation
 from ._base import _X_DTYPES, check_weight_sum, choose_solver
 from ._logistic import LogisticRegression
 from ._path import (
@@ -23,7 +23,8 @@ from ._path import (
     RegularizationPath,
     batch_evaluator,
     check_fold_weights,
-    fold_class_weights,
+    column_means,
+    fold_class_sums,
     hashed_fold_roles,
     held_out_sums,
     initial_coef,
@@ -259,16 +260,21 @@ n_features + fit_intercept)
         evaluator = batch_evaluator(blocks.X, blocks.y, score_weights, roles)
         return evaluator, n_folds, local
 
-    def _runner(self, evaluator, n_margins: int) -> BatchedPaths:
+    def _runner(self, evaluator, n_margins: int, class_sums) -> BatchedPaths:
         """The batched paths of this search over ``evaluator``, in the
-        coordinates computed from all its rows."""
+        coordinates computed from all its rows (centred on the means of
+        ``class_sums``, :func:`fold_class_sums`)."""
         return BatchedPaths(
             evaluator,
             n_margins=n_margins,
             family=None,
             fit_intercept=self.fit_intercept,
             coordinates=solver_coordinates(
-                evaluator, n_margins, self.fit_intercept, self.standardize
+                evaluator,
+                n_margins,
+                self.fit_intercept,
+                self.standardize,
+                column_means(class_sums),
             ),
             solver=self.solver,
             tol=self.tol,
@@ -309,14 +315,22 @@ n_features + fit_intercept)
         evaluator, n_folds, local = self._prepare(X, y, sample_weight, folds=True)
         n_features, n_classes = self.n_features_in_, len(self.classes_)
         n_margins = 1 if n_classes == 2 else n_classes
-        class_weights = fold_class_weights(evaluator, n_classes, n_folds)
+        # One pass: the class weights, the columns' means and every path's
+        # first evaluation (all its margins are intercepts there).
+        class_sums = fold_class_sums(evaluator, n_classes, n_folds)
+        class_weights = class_sums[..., -1]
         weight_sums = class_weights.sum(axis=1)
         check_fold_weights(weight_sums[-1], weight_sums[:-1], evaluator.n_rows)
-        runner = self._runner(evaluator, n_margins)
+        runner = self._runner(evaluator, n_margins, class_sums)
+        starts = [
+            initial_coef(class_weights[fold], n_features, self.fit_intercept)
+            for fold in range(n_folds)
+        ]
         jobs = [
             PathJob(fold, float(weight_sums[fold]),
-                    _penalties(Cs, weight_sums[fold], l1_ratio),
-                    initial_coef(class_weights[fold], n_features, self.fit_intercept))
+                    _penalties(Cs, weight_sums[fold], l1_ratio), starts[fold],
+                    start_evaluation(class_sums[fold], starts[fold],
+                                     self.fit_intercept))
             for fold in range(n_folds)
             for l1_ratio in l1_ratios
         ]  # fmt: skip
@@ -446,14 +460,16 @@ n_features + fit_intercept)
         evaluator, _, _ = self._prepare(X, y, sample_weight, folds=False)
         n_features, n_classes = self.n_features_in_, len(self.classes_)
         n_margins = 1 if n_classes == 2 else n_classes
-        class_weights = fold_class_weights(evaluator, n_classes, 0)[-1]
+        class_sums = fold_class_sums(evaluator, n_classes, 0)
+        class_weights = class_sums[-1, :, -1]
         check_weight_sum(class_weights.sum())
-        runner = self._runner(evaluator, n_margins)
+        runner = self._runner(evaluator, n_margins, class_sums)
         start = initial_coef(class_weights, n_features, self.fit_intercept)
         weight_sum = float(class_weights.sum())
         (result,) = runner.run(
-            [PathJob(-1, weight_sum, _penalties(Cs, weight_sum, l1_ratio), start)]
-        )
+            [PathJob(-1, weight_sum, _penalties(Cs, weight_sum, l1_ratio), start,
+                     start_evaluation(class_sums[-1], start, self.fit_intercept))]
+        )  # fmt: skip
         runner.warn_if_not_converged([result])
         coefs = np.array(result.coefs)
         weights = coefs[:, : n_features * n_margins].reshape(-1, n_features, n_margins)

@@ -60,13 +60,16 @@ class RegularizationPath(NamedTuple):
 class PathJob:
     """One model's path: the fold it trains on (-1: all rows), the sum of
     its training weights, its penalties in order (:class:`dmltk._loss.
-    Penalty`, from ``C`` or ``alpha``), and where it starts (packed
-    coefficients)."""
+    Penalty`, from ``C`` or ``alpha``), where it starts (packed
+    coefficients), and the loss and gradient there if known."""
 
     fold: int
     weight_sum: float
     penalties: tuple
     start: np.ndarray
+    #: The packed loss and gradient at ``start`` when known without a pass
+    #: (:func:`dmltk._loss.start_evaluation`), else None.
+    start_values: np.ndarray | None = None
 
 
 @dataclass
@@ -167,12 +170,15 @@ class BatchedPaths:
 
             def evaluate(coef):
                 # The next C starts where the last fit ended, whose loss and
-                # gradient are known: only the penalty changes, no pass.
+                # gradient are known (so may the first start's be): only the
+                # penalty changes, no pass.
                 if not (last and np.array_equal(coef, last[0])):
                     last[:] = [coef.copy(), evaluate_in_batch(coef)]
                 return last[1].copy()
 
             beta = coordinates.from_coef(job.start)
+            if job.start_values is not None:
+                last[:] = [coordinates.to_coef(beta), job.start_values]
             bounds = positive_bounds(beta, n_weights) if self._positive else None
             for penalty in job.penalties:
                 solver = self._solver
@@ -240,16 +246,21 @@ def initial_coef(class_weights: np.ndarray, n_features: int, fit_intercept: bool
 
 
 def solver_coordinates(
-    evaluator: BlockEvaluator, n_margins: int, fit_intercept: bool, standardize: bool
+    evaluator: BlockEvaluator,
+    n_margins: int,
+    fit_intercept: bool,
+    standardize: bool,
+    means: np.ndarray | None = None,
 ) -> _SolverCoordinates:
     """The coordinates every model of a batch is solved in, from all rows:
     standardised columns, or centred ones with an intercept (a change of
-    variables, exact for any subset of the rows)."""
+    variables, exact for any subset of the rows). The columns' (training-
+    weighted) ``means``, when given, spare the pass that centring takes."""
     coordinates = _SolverCoordinates(evaluator.n_features, n_margins, fit_intercept)
     if standardize:
         coordinates.standardise(*evaluator.column_standard_deviations())
     elif fit_intercept:
-        coordinates.centre(evaluator.column_means())
+        coordinates.centre(evaluator.column_means() if means is None else means)
     return coordinates
 
 
@@ -353,18 +364,29 @@ def batch_evaluator(X, targets, score_weights, roles) -> BlockEvaluator:
     return BlockEvaluator(X, batch)
 
 
-def fold_class_weights(
+def fold_class_sums(
     evaluator: BlockEvaluator, n_classes: int, n_folds: int
 ) -> np.ndarray:
-    """(n_folds + 1, n_classes): the training weight of each class in each
-    fold, then in all rows (one pass over the targets only)."""
-    _, parts = evaluator.map_blocks(
-        None,
-        functools.partial(
-            _loss.fold_class_weights, n_classes=n_classes, n_folds=n_folds
-        ),
+    """:func:`dmltk._loss.fold_class_sums` over all of X, in one pass:
+    (n_folds + 1, n_classes, n_features + 1), each fold's (then all rows')
+    training-weighted column sums and training weight by class.
+
+    ``[..., -1]`` are the class weights of each fold, :func:`column_means`
+    the centre of the solver's coordinates, and
+    :func:`dmltk._loss.start_evaluation` each path's first evaluation."""
+    parts = evaluator.block_column_sums(
+        functools.partial(_loss.fold_class_sums, n_classes=n_classes, n_folds=n_folds)
     )
-    return np.sum(parts, axis=0)
+    return np.concatenate(
+        [part[..., :-1] for part in parts] + [parts[0][..., -1:]], axis=-1
+    )
+
+
+def column_means(class_sums: np.ndarray) -> np.ndarray:
+    """The training-weighted mean of every column over all rows, from
+    :func:`fold_class_sums` (as :meth:`BlockEvaluator.column_means`)."""
+    every_row = class_sums[-1]
+    return every_row[:, :-1].sum(axis=0) / every_row[:, -1].sum()
 
 
 def fold_target_sums(evaluator: BlockEvaluator, n_folds: int) -> np.ndarray:
