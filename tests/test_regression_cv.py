@@ -50,6 +50,26 @@ def enet_objective(X, y, coef, intercept, alpha, l1_ratio, sample_weight=None):
     )
 
 
+def reference_dual_gap(X, y, coef, alpha, l1_ratio, positive=False):
+    """scikit-learn's ``dual_gap_`` at ``coef`` written the plain way (its
+    coordinate descent's gap on the centred data, divided by n), with the
+    intercept the centred columns imply."""
+    n = y.size
+    X64 = X.astype(np.float64)
+    residual = (y - y.mean()) - (X64 - X64.mean(axis=0)) @ coef
+    l1, l2 = alpha * l1_ratio * n, alpha * (1 - l1_ratio) * n
+    dual = (X64 - X64.mean(axis=0)).T @ residual - l2 * coef
+    dual_norm = dual.max() if positive else np.abs(dual).max()
+    scale = l1 / dual_norm if dual_norm > l1 else 1.0
+    gap = (
+        0.5 * (1 + scale**2) * residual @ residual
+        + l1 * np.abs(coef).sum()
+        - scale * residual @ (y - y.mean())
+        + 0.5 * l2 * (1 + scale**2) * coef @ coef
+    )
+    return gap / n
+
+
 def synthetic(n=6000, d=8, seed=0):
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((n, d))
@@ -89,6 +109,12 @@ def test_the_search_is_scikit_learns_on_the_same_folds(threads, estimator, optio
     )
     assert ours == pytest.approx(theirs, rel=1e-9)
     assert search.fit_stats_["fits"] == expected.mse_path_.size + 1
+    # The gap from the normal equations: differences of sums of the size of
+    # y's variance (6e3), so rounding of order 1e-12 (measured 8e-13).
+    positive = options.get("positive", False)
+    gap = reference_dual_gap(X, y, search.coef_, search.alpha_, l1_ratio, positive)
+    assert search.dual_gap_ == pytest.approx(gap, rel=1e-2, abs=1e-11)
+    assert 0 <= gap < 1e-6  # converged: measured 3e-9 and 1e-8
 
 
 def test_sample_weights_weigh_the_fits_and_the_held_out_errors(threads):
@@ -165,6 +191,8 @@ def test_every_model_of_the_batch_is_a_separate_fit_on_its_fold(client, case):
         ).fit(X, y)
     np.testing.assert_allclose(search.coef_, refit.coef_, atol=1e-6)
     assert search.score(Xd, yd) == pytest.approx(refit.score(X, y), rel=1e-9)
+    gap = reference_dual_gap(X, y, search.coef_, search.alpha_, search.l1_ratio_)
+    assert search.dual_gap_ == pytest.approx(gap, rel=1e-4, abs=1e-11)
 
 
 def test_lasso_search_zeroes_the_irrelevant_columns(client):
@@ -206,6 +234,14 @@ def test_positive_search_on_the_batched_paths_is_the_normal_equations_one(client
     assert by_columns.coef_.min() >= 0.0
     assert by_columns.coef_[1] == 0.0  # held at its bound
     np.testing.assert_allclose(by_columns.coef_, by_rows.coef_, atol=1e-7)
+    # Each engine's gap is scikit-learn's at its own solution (the largest
+    # correlation, not the largest absolute one: weights bounded below).
+    for search in (by_rows, by_columns):
+        gap = reference_dual_gap(
+            X, y, search.coef_, search.alpha_, search.l1_ratio_, positive=True
+        )
+        assert search.dual_gap_ == pytest.approx(gap, rel=1e-4, abs=1e-11)
+        assert 0 <= gap < 1e-7  # measured 1e-10 and 4e-9
 
 
 def test_bad_settings_are_named(client):

@@ -73,7 +73,12 @@ from ._logistic import (
     loss_gradient_block,
     loss_residual,
 )
-from ._penalty import Penalty, penalized_hessian_product, penalized_objective
+from ._penalty import (
+    Penalty,
+    elastic_net_dual_gap,
+    penalized_hessian_product,
+    penalized_objective,
+)
 from ._regression import (
     GAMMA,
     POISSON,
@@ -97,6 +102,7 @@ __all__ = [
     "RegressionFamily",
     "_as_matrix",
     "_compiled",
+    "elastic_net_dual_gap",
     "fold_class_sums",
     "fold_gram_block",
     "fold_target_sums",

@@ -75,11 +75,14 @@ class PathJob:
 @dataclass
 class PathResult:
     """A job's coefficients (packed) and iterations at each of its ``C``,
-    and the stages that stopped before converging (their messages)."""
+    the stages that stopped before converging (their messages), and the
+    packed loss and gradient at each stage's coefficients (None where its
+    last evaluation was elsewhere)."""
 
     coefs: list
     n_iter: list
     not_converged: list
+    values: list
 
 
 class BatchedPaths:
@@ -165,7 +168,7 @@ class BatchedPaths:
         n_weights = self._n_features * self._n_margins
 
         def run(evaluate_in_batch) -> PathResult:
-            result = PathResult([], [], [])
+            result = PathResult([], [], [], [])
             last: list = []
 
             def evaluate(coef):
@@ -207,7 +210,10 @@ class BatchedPaths:
                 else:
                     outcome = minimize_lbfgs(value_and_gradient, beta, **stage)
                 beta = outcome.x
-                result.coefs.append(coordinates.to_coef(beta))
+                coef = coordinates.to_coef(beta)
+                result.coefs.append(coef)
+                known = last and np.array_equal(coef, last[0])
+                result.values.append(last[1].copy() if known else None)
                 result.n_iter.append(outcome.n_iter)
                 if not outcome.converged:
                     result.not_converged.append(f"{solver}: {outcome.message}")

@@ -134,11 +134,13 @@ class _RegressorCV(_Regressor):
             search = self._search_normal_equations(evaluator, n_folds)
         else:
             search = self._search_paths(evaluator, n_folds)
-        alphas, sums, coef, n_iter, alpha, l1_ratio, models_per_pass = search
+        alphas, sums, coef, n_iter, alpha, l1_ratio, models_per_pass, gap = search
         n_features = self.n_features_in_
         self.coef_ = coef[:n_features].copy()
         self.intercept_ = float(coef[n_features]) if self.fit_intercept else 0.0
         self.n_iter_ = int(n_iter)
+        if gap is not None:
+            self.dual_gap_ = gap
         self._set_search_attributes(alphas, sums, alpha, l1_ratio)
         stats = monitor.finish(evaluator)
         stats["models_per_pass"] = models_per_pass
@@ -235,7 +237,18 @@ class _RegressorCV(_Regressor):
             float(l1_ratios[l1_index]),
         )
         start = solutions[l1_index, :, alpha_index].mean(axis=0)
-        _, (coef,), (n_iter,) = path(-1, l1_ratio, [alpha], start)
+        (solution,), (coef,), (n_iter,) = path(-1, l1_ratio, [alpha], start)
+        gram, products, _, _ = scaled(-1)
+        squares = systems.centred(-1)[4]
+        fitted = gram @ solution
+        gap = _loss.elastic_net_dual_gap(
+            (squares - 2.0 * solution @ products + solution @ fitted) / total,
+            (products - fitted) / total,
+            (squares - solution @ products) / total,
+            solution,
+            self._penalty_at(alpha, l1_ratio, total),
+            self._positive,
+        )
         if failed:
             warnings.warn(
                 f"{len(failed)} of {sums[..., 0].size + 1} fits failed to converge "
@@ -246,7 +259,7 @@ class _RegressorCV(_Regressor):
                 stacklevel=4,
             )
         self.solver_ = "cd"
-        return alphas, sums, coef, n_iter, alpha, l1_ratio, [sums[..., 0].size]
+        return alphas, sums, coef, n_iter, alpha, l1_ratio, [sums[..., 0].size], gap
 
     def _search_paths(self, evaluator, n_folds: int) -> tuple:
         """Every fold's path on the batched engine: one pass per step of
@@ -308,8 +321,45 @@ class _RegressorCV(_Regressor):
         runner.warn_if_not_converged([refit])
         has_l1 = l1_ratio > 0 and alpha > 0
         self.solver_ = "owlqn" if has_l1 and not self._positive else "lbfgs"
+        gap = None
+        if family.code == _loss.SQUARED_ERROR.code:
+            gap = self._dual_gap(
+                evaluator, runner, refit, target_sums[-1], alpha, l1_ratio
+            )
         return (alphas, sums, refit.coefs[0], refit.n_iter[0], alpha, l1_ratio,
-                list(runner.models_per_pass))  # fmt: skip
+                list(runner.models_per_pass), gap)  # fmt: skip
+
+    def _dual_gap(self, evaluator, runner, refit, all_rows, alpha, l1_ratio) -> float:
+        """scikit-learn's ``dual_gap_`` of the squared error's refit on the
+        batched engine, from its last evaluation (one more pass only when
+        the solver ended elsewhere), in the solver's coordinates (those of
+        the penalty: standardised columns with ``standardize``)."""
+        coef, values = refit.coefs[0], refit.values[0]
+        if values is None:
+            batch = _loss.ModelBatch(1, (-1,), self._family())
+            values = evaluator.loss_gradient(coef, self.fit_intercept, family=batch)
+        d = self.n_features_in_
+        total, target_sum = float(all_rows[0]), float(all_rows[1])
+        coordinates = runner.coordinates
+        beta = coordinates.from_coef(coef)
+        weights = beta[:d]
+        # X_c' s r (r = y - X w - b), whatever the intercept, as centred
+        # columns sum to 0.
+        correlations = -coordinates.pull_back(values[1:])[:d]
+        squares = 2.0 * values[0]  # sum s r^2
+        if self.fit_intercept:
+            # scikit-learn's residual takes the intercept the centred
+            # columns imply: r + shift.
+            shift = beta[d] - target_sum / total
+            squares += 2.0 * shift * -values[1 + d] + shift**2 * total
+        return _loss.elastic_net_dual_gap(
+            squares / total,
+            correlations / total,
+            (squares + weights @ correlations) / total,
+            weights,
+            self._penalty_at(alpha, l1_ratio, total),
+            self._positive,
+        )
 
     def _largest_gradient(self, evaluator, runner, all_rows) -> float:
         """``max_j |d loss_sum / d w_j|`` at the start on all rows (in the
@@ -461,6 +511,10 @@ _CV_DOC = """
         The alphas of every path.
     n_iter_ : int
         Iterations of the refit.
+    dual_gap_ : float
+        The duality gap of the refit at its solution, as scikit-learn
+        reports it (0 at the exact optimum; with ``standardize``, of the
+        problem on standardised columns that was solved).
     solver_ : str
         ``"cd"`` (coordinate descent on the normal equations), ``"owlqn"``
         or ``"lbfgs"`` (the batched paths).
