@@ -886,14 +886,30 @@ class BlockEvaluator:
         return means, weight_sum, weight_square_sum
 
     def block_column_sums(self, block_function: Callable) -> list:
-        """``block_function(X_ij, targets_i)`` summed over the block rows of
-        every block column j, in one pass over X (a task per block, a merge
-        tree per block column); one result per block column, in order.
+        """``block_function(X_ij, targets_i, out=...)`` summed over the block
+        rows of every block column j, in one pass over X; one result per
+        block column, in order.
 
         For statistics of X by row (such as sums by class and fold), whose
-        per-column parts the caller joins.
+        per-column parts the caller joins. As an evaluation runs: for each
+        block column, one task per worker thread over the blocks it holds
+        (``block_function`` adds into ``out`` when given, and returns it),
+        then a merge tree.
         """
-        return self._per_column_sums(block_function)
+        step = f"{self._prefix}-{next(self._counter)}"
+        graph = dict(self._base_graph)
+        outputs = []
+        for j in range(len(self._column_bounds) - 1):
+            blocks = [
+                (row[j], (row[j], y_key))
+                for row, y_key in zip(self._x_keys, self._y_keys, strict=True)
+            ]
+            outputs.append(
+                self._grouped_sum(graph, f"{step}-{j}", block_function, (), blocks)
+            )
+        self.n_passes += 1
+        self.n_tasks += len(graph) - len(self._base_graph)
+        return [part.value for part in self._run(graph, outputs)]
 
     def _per_column_sums(
         self, block_function: Callable, column_data: list | None = None

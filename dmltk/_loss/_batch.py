@@ -271,7 +271,9 @@ def stack_targets(labels, train_weights, score_weights, roles) -> np.ndarray:
     )
 
 
-def fold_class_sums(X, targets: np.ndarray, n_classes: int, n_folds: int) -> np.ndarray:
+def fold_class_sums(
+    X, targets: np.ndarray, n_classes: int, n_folds: int, out=None
+) -> np.ndarray:
     """Training weight and training-weighted column sums of X, by class,
     over the training rows of each fold and (last) over all rows, on one
     block of X and of its batch's targets (compiled: one read of each row).
@@ -285,9 +287,11 @@ def fold_class_sums(X, targets: np.ndarray, n_classes: int, n_folds: int) -> np.
     ndarray of shape (n_folds + 1, n_classes, n_features + 1)
         ``[f, c, :n_features]``: ``sum t_i x_i`` over the rows of class c
         that fold f trains on (``t_i`` the training weight);
-        ``[f, c, n_features]``: ``sum t_i`` over them.
+        ``[f, c, n_features]``: ``sum t_i`` over them. Added into ``out``
+        when given (and returned), so that one buffer sums many blocks.
     """
-    out = np.zeros((n_folds + 1, n_classes, X.shape[1] + 1))
+    if out is None:
+        out = np.zeros((n_folds + 1, n_classes, X.shape[1] + 1))
     targets = _kernel_targets_of_batch(targets)
     if sp.issparse(X):
         _compiled().sparse_fold_class_sums(*_csr(X), targets, n_folds, out)
