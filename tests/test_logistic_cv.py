@@ -327,6 +327,29 @@ def test_bad_settings_are_named(client):
         dmltk.LogisticRegressionCV(cv=8).fit(small_X, small_y)
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+@pytest.mark.parametrize("kind", ["dense", "csr"])
+def test_nonfinite_X_is_refused_by_the_searchs_first_pass(client, kind, bad):
+    """A dask X is checked in the search's first pass (its sums by class,
+    which read X anyway): a NaN or an infinity, even in a row of weight 0,
+    is refused naming its block, as a single fit refuses it; values whose
+    sums overflow are refused too."""
+    X, y = hashed_data(n=600)
+    X[450, 3] = bad
+    weights = np.ones(600)
+    weights[450] = 0.0
+    Xd = da.from_array(X, chunks=(200, 8))
+    if kind == "csr":
+        Xd = Xd.map_blocks(sp.csr_matrix)
+    yd, wd = da.from_array(y, chunks=200), da.from_array(weights, chunks=200)
+    search = dmltk.LogisticRegressionCV(Cs=2, cv=3)
+    with pytest.raises(ValueError, match=r"1 value\(s\) in row block\(s\) \[2\]"):
+        search.fit(Xd, yd, sample_weight=wd)
+    huge = np.full_like(X, 1e308)
+    with pytest.raises(ValueError, match="overflow float64"):
+        search.fit(da.from_array(huge, chunks=(200, 8)), yd)
+
+
 def test_client_side_scorers_on_numpy_input(threads):
     """A scorer that is not blockwise (roc_auc) runs on the client on each
     fold's held-out rows: scikit-learn's scores."""

@@ -488,11 +488,13 @@ def dense_fold_class_sums(X, targets, n_folds, out):
     left_out = np.zeros((out.shape[0], out.shape[1], n_features))
     for i in range(X.shape[0]):
         weight = targets[i, 1]
-        if weight == 0.0:
-            continue
         label = int(targets[i, 0])
+        # Every row, so that a NaN or an infinity anywhere (0 times it is
+        # NaN) shows in the sums of all rows.
         _dense_axpy(X, i, weight, out[n_folds, label])
         out[n_folds, label, n_features] += weight
+        if weight == 0.0:
+            continue
         for f in range(n_folds):
             if targets[i, 3 + f] == 1.0:
                 out[f, label, n_features] += weight
@@ -508,12 +510,12 @@ def sparse_fold_class_sums(data, indices, indptr, targets, n_folds, out):
     left_out = np.zeros((out.shape[0], out.shape[1], n_features))
     for i in range(indptr.shape[0] - 1):
         weight = targets[i, 1]
-        if weight == 0.0:
-            continue
         label = int(targets[i, 0])
         lo, hi = indptr[i], indptr[i + 1]
         _sparse_axpy(data, indices, lo, hi, weight, out[n_folds, label])
         out[n_folds, label, n_features] += weight
+        if weight == 0.0:
+            continue
         for f in range(n_folds):
             if targets[i, 3 + f] == 1.0:
                 out[f, label, n_features] += weight

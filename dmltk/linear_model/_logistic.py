@@ -365,13 +365,17 @@ class LogisticRegression(ClassifierMixin, BlockwiseLinearModel):
             )
         return np.array([float(self.class_weight.get(c, 1.0)) for c in self.classes_])
 
-    def _prepare_dask(self, X, y, sample_weight):
+    def _prepare_dask(self, X, y, sample_weight, check_finite: bool = True):
+        """Persisted blocks of X and of the encoded targets, the class counts
+        and the weight sum. With ``check_finite=False`` the pass that checks
+        the labels reads y alone: the caller checks X in its own first pass
+        over it."""
         X, y, names = dask_shapes(X, y)
         n_samples, self.n_features_in_ = X.shape
         self._set_feature_names(names)
         blocks = _data.persist_blocks(X, y)
         nonfinite, label_summaries = BlockEvaluator(blocks.X, blocks.y).map_blocks(
-            _blocks.count_nonfinite, _blocks.summarize_labels
+            _blocks.count_nonfinite if check_finite else None, _blocks.summarize_labels
         )
         classes, counts = _merge_summaries(nonfinite, label_summaries)
         self._set_classes(classes)

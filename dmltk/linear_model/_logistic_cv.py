@@ -23,8 +23,8 @@ from ._path import (
     RegularizationPath,
     batch_evaluator,
     check_fold_weights,
+    checked_class_sums,
     column_means,
-    fold_class_sums,
     hashed_fold_roles,
     held_out_sums,
     initial_coef,
@@ -238,10 +238,12 @@ n_features + fit_intercept)
         held-out rows (for client-side scorers)."""
         roles, n_folds, local = None, 0, None
         if _data.is_dask(X):
-            blocks, _, _ = self._prepare_dask(X, y, sample_weight)
+            # X's values are checked by the search's first pass
+            # (:func:`checked_class_sums`), which reads X anyway.
+            blocks, _, _ = self._prepare_dask(X, y, sample_weight, check_finite=False)
             score_weights = _data.sample_weight_array(sample_weight, blocks.X)
             if folds:
-                roles, n_folds = hashed_fold_roles(blocks.X, self.cv)
+                roles, n_folds = hashed_fold_roles(blocks.y, self.cv)
         else:
             blocks, _, _ = self._prepare_in_memory(X, y, sample_weight)
             y_checked = column_or_1d(np.asarray(y), warn=True)
@@ -317,7 +319,7 @@ n_features + fit_intercept)
         n_margins = 1 if n_classes == 2 else n_classes
         # One pass: the class weights, the columns' means and every path's
         # first evaluation (all its margins are intercepts there).
-        class_sums = fold_class_sums(evaluator, n_classes, n_folds)
+        class_sums = checked_class_sums(evaluator, n_classes, n_folds)
         class_weights = class_sums[..., -1]
         weight_sums = class_weights.sum(axis=1)
         check_fold_weights(weight_sums[-1], weight_sums[:-1], evaluator.n_rows)
@@ -460,7 +462,7 @@ n_features + fit_intercept)
         evaluator, _, _ = self._prepare(X, y, sample_weight, folds=False)
         n_features, n_classes = self.n_features_in_, len(self.classes_)
         n_margins = 1 if n_classes == 2 else n_classes
-        class_sums = fold_class_sums(evaluator, n_classes, 0)
+        class_sums = checked_class_sums(evaluator, n_classes, 0)
         class_weights = class_sums[-1, :, -1]
         check_weight_sum(class_weights.sum())
         runner = self._runner(evaluator, n_margins, class_sums)

@@ -33,6 +33,7 @@ from ._base import (
     _SolverCoordinates,
     check_weight_sum,
     positive_bounds,
+    raise_if_nonfinite,
 )
 
 
@@ -288,20 +289,31 @@ def hashed_fold_settings(cv) -> tuple[int, int]:
     )
 
 
-def hashed_fold_roles(X: da.Array, cv) -> tuple[da.Array, int]:
+def hashed_fold_roles(targets: da.Array, cv) -> tuple[da.Array, int]:
     """Every row's role in each fold of ``cv`` (:func:`hashed_fold_settings`)
     for dask X, from a seeded hash of its position
     (:func:`dmltk._blocks.hashed_folds`): the same on any cluster and
-    layout, no pass over X. Returns the roles (in X's row blocks) and the
-    number of folds."""
+    layout, no pass over X. Returns the roles (in the row blocks of
+    ``targets``, X's targets) and the number of folds.
+
+    Each block's roles come from its targets' block (only its position is
+    read), so that building a batch's targets (:func:`batch_evaluator`) is
+    one task per block, where the targets are."""
     n_folds, seed = hashed_fold_settings(cv)
-    rows = X.chunks[0]
-    index = da.arange(X.shape[0], chunks=(rows,), dtype=np.int64)
-    roles = index.map_blocks(
-        _blocks.hashed_roles, n_folds, seed, new_axis=1,
-        chunks=(rows, (n_folds,)), dtype=np.float64,
+    roles = targets.map_blocks(
+        _hashed_roles_of_block, n_folds, seed,
+        chunks=(targets.chunks[0], (n_folds,)),
+        drop_axis=list(range(1, targets.ndim)), new_axis=1, dtype=np.float64,
     )  # fmt: skip
     return roles, n_folds
+
+
+def _hashed_roles_of_block(targets, n_folds: int, seed: int, block_info=None):
+    """:func:`dmltk._blocks.hashed_roles` of the rows of one block of
+    targets, from its position in the array."""
+    first = block_info[0]["array-location"][0][0]
+    index = np.arange(first, first + targets.shape[0], dtype=np.int64)
+    return _blocks.hashed_roles(index, n_folds, seed)
 
 
 def splitter_fold_roles(
@@ -386,6 +398,30 @@ def fold_class_sums(
     return np.concatenate(
         [part[..., :-1] for part in parts] + [parts[0][..., -1:]], axis=-1
     )
+
+
+def checked_class_sums(
+    evaluator: BlockEvaluator, n_classes: int, n_folds: int
+) -> np.ndarray:
+    """:func:`fold_class_sums`, which also checks X's values: a NaN or an
+    infinity anywhere in X (rows of weight 0 included) makes the sums of
+    all rows non-finite. Only then one more pass counts them by block.
+
+    Raises
+    ------
+    ValueError
+        X holds NaN or infinity (naming its blocks, as every fit does), or
+        values so large that their sums overflow.
+    """
+    class_sums = fold_class_sums(evaluator, n_classes, n_folds)
+    if not np.isfinite(class_sums[-1]).all():
+        nonfinite, _ = evaluator.map_blocks(_blocks.count_nonfinite)
+        raise_if_nonfinite(nonfinite)
+        raise ValueError(
+            "The sums of X's columns overflow float64: X holds values too close "
+            "to the largest float64 (about 1.8e308). Rescale X before fitting."
+        )
+    return class_sums
 
 
 def column_means(class_sums: np.ndarray) -> np.ndarray:

@@ -1094,7 +1094,7 @@ def _search_evaluator(estimator, X, y, sample_weight, family, folds: bool):
     if _data.is_dask(X):
         blocks, _, _ = estimator._prepare_dask(X, y, sample_weight, family)
         roles, n_folds = (
-            hashed_fold_roles(blocks.X, estimator.cv) if folds else (None, 0)
+            hashed_fold_roles(blocks.y, estimator.cv) if folds else (None, 0)
         )
     else:
         blocks, _, _ = estimator._prepare_in_memory(X, y, sample_weight, family)
