@@ -138,3 +138,33 @@ def test_plugin_imports_the_modules_and_calls_their_warm_up(tmp_path, monkeypatc
     plugin.setup(worker=None)
     assert sys.modules["dmltk_test_warm"].calls == ["warm"]
     assert "dmltk_test_cold" in sys.modules
+
+
+def _client_side_modules_loaded() -> list:
+    # click left out: distributed imports it.
+    watched = (*CLIENT_SIDE, "dmltk.linear_model")
+    return [m for m in watched if m in sys.modules and m != "click"]
+
+
+def test_searches_run_no_client_side_import_on_the_workers():
+    """The tasks of a search (the batch's targets, the fold roles, every
+    pass) call functions of the light block modules only: a worker never
+    imports the estimators or scikit-learn to run them (it once did, for
+    the fold roles: 0.7 s per worker, a fifth of a search)."""
+    import dask.array as da
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((3000, 6))
+    y = (X[:, 0] + rng.standard_normal(3000) > 0).astype(float)
+    Xd, yd = da.from_array(X, chunks=(500, 6)), da.from_array(y, chunks=500)
+    with dmltk.connect(
+        n_workers=2, threads_per_worker=1, dashboard_address=":0"
+    ) as client:
+        assert list(client.run(_client_side_modules_loaded).values()) == [[], []]
+        dmltk.LogisticRegressionCV(Cs=3, cv=3).fit(Xd, yd)
+        dmltk.ElasticNetCV(alphas=3, cv=3).fit(
+            da.from_array(X, chunks=(3000, 3)), da.from_array(y, chunks=3000)
+        )
+        loaded = client.run(_client_side_modules_loaded)
+    assert list(loaded.values()) == [[], []]

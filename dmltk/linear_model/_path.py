@@ -301,19 +301,11 @@ def hashed_fold_roles(targets: da.Array, cv) -> tuple[da.Array, int]:
     one task per block, where the targets are."""
     n_folds, seed = hashed_fold_settings(cv)
     roles = targets.map_blocks(
-        _hashed_roles_of_block, n_folds, seed,
+        _blocks.hashed_roles_of_block, n_folds, seed,
         chunks=(targets.chunks[0], (n_folds,)),
         drop_axis=list(range(1, targets.ndim)), new_axis=1, dtype=np.float64,
     )  # fmt: skip
     return roles, n_folds
-
-
-def _hashed_roles_of_block(targets, n_folds: int, seed: int, block_info=None):
-    """:func:`dmltk._blocks.hashed_roles` of the rows of one block of
-    targets, from its position in the array."""
-    first = block_info[0]["array-location"][0][0]
-    index = np.arange(first, first + targets.shape[0], dtype=np.int64)
-    return _blocks.hashed_roles(index, n_folds, seed)
 
 
 def splitter_fold_roles(
