@@ -390,7 +390,7 @@ def dense_batch_loss_gradient(
         for i in range(X.shape[0]):
             # Every margin first: the products then overlap the exponentials
             # (a model's product, loss and update one after the other ran
-            # 1.7x slower, measured).
+            # 1.2x slower for 5 models, 1.4x for one, measured).
             _dense_margins(X, i, WT, b, z)
             if n_margins == 1:
                 label = targets[i, 0]
