@@ -802,19 +802,8 @@ class BlockEvaluator:
                 f"a sum over whole rows needs the rows layout, not {self.layout!r}"
             )
         start = time.perf_counter()
-        step = f"{self._prefix}-{next(self._counter)}"
-        graph = dict(self._base_graph)
-        blocks = [
-            (row[0], (row[0], y_key))
-            for row, y_key in zip(self._x_keys, self._y_keys, strict=True)
-        ]
-        root = self._grouped_sum(
-            graph, f"{step}-blocks", block_function, common, blocks
-        )
+        (result,) = self._grouped_pass(block_function, common)
         self.n_evaluations += 1
-        self.n_passes += 1
-        self.n_tasks += len(graph) - len(self._base_graph)
-        (result,) = self._run(graph, [root])
         self.evaluation_seconds.append(time.perf_counter() - start)
         self.kernel_seconds.append(result.seconds)
         return result.value
@@ -891,11 +880,16 @@ class BlockEvaluator:
         block column, in order.
 
         For statistics of X by row (such as sums by class and fold), whose
-        per-column parts the caller joins. As an evaluation runs: for each
-        block column, one task per worker thread over the blocks it holds
-        (``block_function`` adds into ``out`` when given, and returns it),
-        then a merge tree.
+        per-column parts the caller joins. Runs as :meth:`reduce` does, for
+        each block column.
         """
+        return [part.value for part in self._grouped_pass(block_function, ())]
+
+    def _grouped_pass(self, block_function: Callable, common: tuple) -> list:
+        """One pass: for each block column j, ``sum_i block_function(X_ij,
+        targets_i, *common, out=...)`` by one task per worker thread over
+        the blocks it holds (the function adds into ``out`` when given and
+        returns it), then a merge tree; the partial of each block column."""
         step = f"{self._prefix}-{next(self._counter)}"
         graph = dict(self._base_graph)
         outputs = []
@@ -905,11 +899,11 @@ class BlockEvaluator:
                 for row, y_key in zip(self._x_keys, self._y_keys, strict=True)
             ]
             outputs.append(
-                self._grouped_sum(graph, f"{step}-{j}", block_function, (), blocks)
+                self._grouped_sum(graph, f"{step}-{j}", block_function, common, blocks)
             )
         self.n_passes += 1
         self.n_tasks += len(graph) - len(self._base_graph)
-        return [part.value for part in self._run(graph, outputs)]
+        return self._run(graph, outputs)
 
     def _per_column_sums(
         self, block_function: Callable, column_data: list | None = None

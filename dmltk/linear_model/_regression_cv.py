@@ -196,7 +196,7 @@ class _RegressorCV(_Regressor):
             return systems.packed(weights, x_mean, y_mean)
 
         total = systems.weight_sum(-1)
-        _, all_products, _, _ = scaled(-1)
+        all_gram, all_products, _, _ = scaled(-1)
         largest = (
             max(float(all_products.max(initial=0.0)), 0.0)
             if self._positive
@@ -238,13 +238,12 @@ class _RegressorCV(_Regressor):
         )
         start = solutions[l1_index, :, alpha_index].mean(axis=0)
         (solution,), (coef,), (n_iter,) = path(-1, l1_ratio, [alpha], start)
-        gram, products, _, _ = scaled(-1)
         squares = systems.centred(-1)[4]
-        fitted = gram @ solution
+        fitted = all_gram @ solution
         gap = _loss.elastic_net_dual_gap(
-            (squares - 2.0 * solution @ products + solution @ fitted) / total,
-            (products - fitted) / total,
-            (squares - solution @ products) / total,
+            (squares - 2.0 * solution @ all_products + solution @ fitted) / total,
+            (all_products - fitted) / total,
+            (squares - solution @ all_products) / total,
             solution,
             self._penalty_at(alpha, l1_ratio, total),
             self._positive,
