@@ -188,6 +188,51 @@ def test_extreme_margins_stay_finite():
     assert packed[0] == pytest.approx(2000.0)
 
 
+def test_vectorisable_exp_and_log1p_are_within_two_ulp():
+    """The batch kernel's own exp and log1p (no C library call, so that a
+    loop of them vectorises) against numpy's: within 2 ulp for exp over
+    [-746, 0], subnormal results and the underflow to 0 included, and 1 ulp
+    for log1p over [0, 1]."""
+    from numba import njit
+
+    from dmltk._loss import _kernels
+
+    @njit(error_model="numpy")
+    def both(x, exp_out, log1p_out):
+        for i in range(x.shape[0]):
+            exp_out[i] = _kernels._exp_nonpositive(x[i])
+            log1p_out[i] = _kernels._log1p_unit_vectorisable(exp_out[i])
+
+    rng = np.random.default_rng(0)
+    edges = [0.0, -0.0, -1e-320, -1e-17, -0.34657359, -708.4, -744.4, -745.1,
+             -745.2, -800.0, -np.inf]  # fmt: skip
+    x = np.concatenate(
+        [-np.linspace(0.0, 746.0, 200_001), -rng.exponential(5.0, 200_000), edges]
+    )
+    exp_out, log1p_out = np.empty_like(x), np.empty_like(x)
+    both(x, exp_out, log1p_out)
+    expected = np.exp(x)
+    ulps = np.abs(exp_out - expected) / np.spacing(np.maximum(expected, 5e-324))
+    assert ulps.max() <= 2.0
+    assert exp_out[-3:].tolist() == [0.0, 0.0, 0.0]
+    expected = np.log1p(exp_out)
+    ulps = np.abs(log1p_out - expected) / np.spacing(np.maximum(expected, 5e-324))
+    assert ulps.max() <= 1.0
+
+
+def test_a_binomial_batch_keeps_extreme_margins_finite():
+    """Margins of +-1000 and +-2000 in the batch kernel's vectorised
+    losses: the loss of a row on the wrong side is its margin's size, of
+    one on the right side 0; the residuals are exactly -1, 0 or 1."""
+    X = np.array([[1000.0], [-1000.0], [1000.0]])
+    targets = _loss.stack_targets(
+        [0.0, 1.0, 1.0], np.ones(3), np.ones(3), np.zeros((3, 0))
+    )
+    batch = _loss.ModelBatch(1, (-1, -1))
+    packed = batch.loss_gradient_block(X, targets, np.array([1.0, 2.0]), False)
+    np.testing.assert_array_equal(packed, [2000.0, 4000.0, 2000.0, 2000.0])
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     X=arrays(

@@ -47,8 +47,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from llvmlite import ir
 from numba import njit, types
-from numba.extending import overload
+from numba.extending import intrinsic, overload
 
 # "reassoc" lets LLVM vectorise the dot products (a sum in another order:
 # rounding differences of order 1e-16 relative, the same on every run);
@@ -62,6 +63,91 @@ _OPTIONS = {"cache": True, "nogil": True, "fastmath": {"reassoc", "contract"}}
 # every call that passed an array then paid a reference count (measured: a
 # batch of 5 models on 1,000,000 rows took 0.23 s against 0.15 s).
 _helper = njit(fastmath=_OPTIONS["fastmath"])
+
+
+# Functions that LLVM vectorises when their loop does: no check for a
+# division by zero (numpy's error model; no division here can meet one) and
+# no call to the C library's exp and log, which numba cannot vectorise
+# without Intel's SVML (not a dependency of numba, nor installed here).
+_vector_helper = njit(fastmath=_OPTIONS["fastmath"], error_model="numpy")
+
+
+# ------------------------------------------------- vectorisable exp and log
+@intrinsic
+def _float64_from_bits(typingctx, bits):
+    """The float64 whose IEEE bits are the int64 ``bits`` (a free bitcast
+    that vectorises; numba has no scalar ``view``)."""
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+
+    return types.float64(types.int64), codegen
+
+
+# Cephes' exp (Moshier): exp(r) = 1 + 2 r P(r^2) / (Q(r^2) - r P(r^2)) on
+# |r| <= ln(2) / 2, after x = n ln(2) + r with ln(2) split in two.
+_LOG2_E = 1.4426950408889634073599
+_LN2_HIGH, _LN2_LOW = 6.93145751953125e-1, 1.42860682030941723212e-6
+_EXP_P = (1.26177193074810590878e-4, 3.02994407707441961300e-2,
+          9.99999999999999999910e-1)  # fmt: skip
+_EXP_Q = (3.00198505138664455042e-6, 2.52448340349684104192e-3,
+          2.27265548208155028766e-1, 2.00000000000000000009e0)  # fmt: skip
+
+
+@_vector_helper
+def _exp_nonpositive(x):
+    """``exp(x)`` for ``x <= 0`` without a branch or a call, so that a loop of
+    them vectorises: Cephes' algorithm, within 2 ulp of numpy's exp
+    (measured on 4,000,000 points of [-746, 0], subnormal results
+    included); 0 below -745.2 and for -inf. 3.5x faster than the C
+    library's exp in a loop numba vectorises (measured)."""
+    x = max(x, -745.2)
+    n = math.floor(_LOG2_E * x + 0.5)
+    r = (x - n * _LN2_HIGH) - n * _LN2_LOW
+    rr = r * r
+    p = r * ((_EXP_P[0] * rr + _EXP_P[1]) * rr + _EXP_P[2])
+    q = ((_EXP_Q[0] * rr + _EXP_Q[1]) * rr + _EXP_Q[2]) * rr + _EXP_Q[3]
+    e = 1.0 + 2.0 * (p / (q - p))
+    # 2^n as two normal powers of two, so that subnormal results round once.
+    half = n >> 1
+    return (
+        e
+        * _float64_from_bits((half + 1023) << 52)
+        * _float64_from_bits((n - half + 1023) << 52)
+    )
+
+
+# Cephes' log (Moshier) on [sqrt(1/2), sqrt(2)]: log(1 + f) = f - f^2 / 2 +
+# f^3 P(f) / Q(f), with ln(2) split in two.
+_LOG_P = (1.01875663804580931796e-4, 4.97494994976747001425e-1,
+          4.70579119878881725854e0, 1.44989225341610930846e1,
+          1.79368678507819816313e1, 7.70838733755885391666e0)  # fmt: skip
+_LOG_Q = (1.12873587189167450590e1, 4.52279145837532221105e1,
+          8.29875266912776603211e1, 7.11544750618563894466e1,
+          2.31251620126765340583e1)  # fmt: skip
+_SQRT2_MINUS_1 = 0.41421356237309504880
+_LN2_C1, _LN2_C2 = 6.93359375e-1, -2.121944400546905827679e-4
+
+
+@_vector_helper
+def _log1p_unit_vectorisable(e):
+    """``log1p(e)`` for ``0 <= e <= 1`` without a branch or a call (Cephes'
+    log of ``1 + e``, or of ``(1 + e) / 2`` plus ln(2) above sqrt(2) - 1;
+    ``e`` itself, or ``(e - 1) / 2``, is the argument less 1, exactly):
+    within 1 ulp of ``math.log1p`` (measured on 4,000,000 values of
+    ``exp(-|z|)``)."""
+    upper = e > _SQRT2_MINUS_1
+    f = 0.5 * (e - 1.0) if upper else e
+    ln2_share = 1.0 if upper else 0.0
+    ff = f * f
+    p = _LOG_P[0]
+    for c in _LOG_P[1:]:
+        p = p * f + c
+    q = f + _LOG_Q[0]
+    for c in _LOG_Q[1:]:
+        q = q * f + c
+    y = f * (ff * p / q) + ln2_share * _LN2_C2 - 0.5 * ff
+    return f + y + ln2_share * _LN2_C1
 
 
 # ---------------------------------------------------------------- per row
@@ -362,6 +448,84 @@ def _float64_rows_typed(X, start, stop, buffer):
     return copied
 
 
+#: Rows of a step of :func:`_dense_batch_binomial`: the rows of a step
+#: stay in the first-level cache from their margins to their updates, and
+#: their losses vectorise (measured on 1,000,000 x 100, 5 models, one
+#: thread: 8 and 16 rows equally fast, 4 rows 1.3x slower).
+_BATCH_STEP_ROWS = 8
+
+#: Up to this many weights (M models times n_features), the binomial batch
+#: of a dense block goes by steps of rows (:func:`_dense_batch_binomial`)
+#: rather than by BLAS products on tiles. Measured on one thread, the steps
+#: against the tiles: 1.34x-1.50x faster at 20 features for 10 to 60
+#: models; at 100 features 1.3x for 1 model, 1.22x for 20, even at 30 and
+#: 50; at 300 features 1.06x for 2, 0.98x for 4, 0.90x for 8; at 1,000
+#: features 0.97x for 1, 0.82x for 2.
+_BINOMIAL_STEP_WEIGHTS = 1200
+
+
+@njit(**_OPTIONS, error_model="numpy")
+def _dense_batch_binomial(X, targets, folds, WT, b, GT, sums, losses):
+    """:func:`dense_batch_loss_gradient` for binomial models (one margin
+    column each) with few weights, by steps of :data:`_BATCH_STEP_ROWS`
+    rows: every model's margins on the step's rows, then each model's
+    losses and residuals along them in a loop LLVM vectorises
+    (:func:`_exp_nonpositive`, :func:`_log1p_unit_vectorisable`), then the
+    updates of ``GT`` four rows at a time (one load and store of ``GT``
+    for four rows).
+
+    Measured on 1,000,000 x 100 with 5 models on one thread, against rows
+    one at a time (each margin, then each loss and update, with the C
+    library's exp and log): 0.127 s against 0.145 s. Each of the two
+    changes alone gains nothing: the updates bound the time until the
+    losses cost less, and the reverse. The regression families keep rows
+    one at a time: their losses do not vectorise (exp of any sign), and by
+    steps they ran 1.1x-1.2x slower.
+    """
+    width, n_features = WT.shape
+    margins = np.empty((width, _BATCH_STEP_ROWS))
+    weights = np.empty((width, _BATCH_STEP_ROWS))
+    labels = np.empty(_BATCH_STEP_ROWS)
+    for start in range(0, X.shape[0], _BATCH_STEP_ROWS):
+        rows = min(_BATCH_STEP_ROWS, X.shape[0] - start)
+        for r in range(rows):
+            i = start + r
+            labels[r] = targets[i, 0]
+            for m in range(width):
+                weight = _training_weight(targets, i, folds[m])
+                weights[m, r] = weight
+                # Outside the model's fold: no product, and a margin of 0
+                # keeps its loss (times a weight of 0) finite.
+                margins[m, r] = _dense_dot(X, i, WT[m], b[m]) if weight != 0.0 else 0.0
+        for m in range(width):
+            loss = 0.0
+            total = 0.0
+            for r in range(rows):
+                z = margins[m, r]
+                label = labels[r]
+                e = _exp_nonpositive(-abs(z))
+                p = (1.0 if z >= 0.0 else e) / (1.0 + e)
+                row_loss = max(z, 0.0) - label * z + _log1p_unit_vectorisable(e)
+                loss += weights[m, r] * row_loss
+                margins[m, r] = weights[m, r] * (p - label)
+                total += margins[m, r]
+            losses[m] += loss
+            sums[m] += total
+        fours = rows - rows % 4
+        for r in range(0, fours, 4):
+            i = start + r
+            for m in range(width):
+                r0, r1 = margins[m, r], margins[m, r + 1]
+                r2, r3 = margins[m, r + 2], margins[m, r + 3]
+                for j in range(n_features):
+                    GT[m, j] += (r0 * X[i, j] + r1 * X[i + 1, j]) + (
+                        r2 * X[i + 2, j] + r3 * X[i + 3, j]
+                    )
+        for r in range(fours, rows):
+            for m in range(width):
+                _dense_axpy(X, start + r, margins[m, r], GT[m])
+
+
 @njit(**_OPTIONS)
 def dense_batch_loss_gradient(
     X, targets, folds, n_margins, WT, b, GT, sums, losses, family, power
@@ -382,9 +546,14 @@ def dense_batch_loss_gradient(
     faster, and slower for 10 models). With at most
     :data:`_ROW_BY_ROW_WEIGHTS` weights, rows are taken one at a time
     instead: M K dot products, the residuals, then M K updates of ``GT``
-    (0.155 s for 5 models as above).
+    (0.155 s for 5 models as above); binomial models with at most
+    :data:`_BINOMIAL_STEP_WEIGHTS` weights by steps of a few rows
+    (:func:`_dense_batch_binomial`, 0.127 s).
     """
     width, n_features = WT.shape
+    if n_margins == 1 and family < 0 and width * n_features <= _BINOMIAL_STEP_WEIGHTS:
+        _dense_batch_binomial(X, targets, folds, WT, b, GT, sums, losses)
+        return
     # One row's margins, then residuals: a view per row would cost a
     # reference count per row.
     z = np.empty(width)
