@@ -27,7 +27,6 @@ import numpy as np
 
 from .._lazy import sparse as sp
 from ._block import _aligned, _as_matrix, _compiled, _csr, _dense, _kernel_coef, _t
-from ._logistic import loss_residual
 from ._regression import RegressionFamily
 
 #: Roles of a row in a fold (the role columns of a batch's targets).
@@ -328,16 +327,24 @@ def start_evaluation(
     if np.any(start[: n_features * k]):
         raise ValueError("start_evaluation needs a start with zero weights")
     intercept = start[n_features * k :] if fit_intercept else np.zeros(k)
-    intercept = float(intercept[0]) if k == 1 else intercept
-    # One row per class, of margin 0 plus the intercepts: its loss and
-    # residual as every row of that class has them (the kernels' own).
-    classes = np.arange(n_classes, dtype=np.float64)
-    margins = np.zeros(n_classes) if k == 1 else np.zeros((n_classes, k))
-    weighted, _ = loss_residual(margins, np.column_stack([classes, weights]), intercept)
-    _, residuals = loss_residual(margins, classes, intercept)  # p - y by class
-    parts = [weighted[:1], (column_sums.T @ residuals.reshape(n_classes, k)).ravel()]
+    # Every row of a class has the same loss and residual: those of its
+    # intercepts. In numpy, not the compiled kernels: this runs on the
+    # client, where the kernels' first use loads numba (0.29 s of a search,
+    # measured), and a search has no other use for them there.
+    if k == 1:
+        b = float(intercept[0])
+        # log(1 + exp(b)) - y b for y = 0 and 1; residuals p - y.
+        losses = np.logaddexp(0.0, b) - np.array([0.0, b])
+        p = 0.5 * (1.0 + np.tanh(0.5 * b))  # expit, finite for any b
+        residuals = np.array([[p], [p - 1.0]])
+    else:
+        top = intercept.max()
+        log_total = top + np.log(np.exp(intercept - top).sum())
+        losses = log_total - intercept
+        residuals = np.exp(intercept - log_total)[None, :] - np.eye(n_classes)
+    parts = [[weights @ losses], (column_sums.T @ residuals).ravel()]
     if fit_intercept:
-        parts.append(weighted[1:])
+        parts.append(weights @ residuals)
     return np.concatenate(parts)
 
 
