@@ -602,6 +602,58 @@ def dense_batch_loss_gradient(
         GT += ZT @ rows
 
 
+@njit(**_OPTIONS, error_model="numpy")
+def _dense_batch_held_out_binomial(X, targets, folds, W, b, sums):
+    """:func:`dense_batch_held_out` for binomial models, by steps of
+    :data:`_BATCH_STEP_ROWS` rows: each row's margins for the models whose
+    fold holds it out only (a fifth of them in 5 folds), then every model's
+    sums along the step's rows in a loop LLVM vectorises, as
+    :func:`_dense_batch_binomial` does (the same sums as
+    :func:`margins_batch_held_out`).
+
+    Measured on 1,000,000 x 100 in 5 folds on one thread, against every
+    model's margins on tiles of 64 rows by BLAS: 0.13 s against 0.19 s for
+    15 models, 0.31 s against 0.41 s for 50.
+    """
+    width = W.shape[1]
+    WT = np.ascontiguousarray(W.T)
+    ceiling = -math.log(np.finfo(np.float64).eps)
+    margins = np.empty((width, _BATCH_STEP_ROWS))
+    weights = np.empty((width, _BATCH_STEP_ROWS))
+    labels = np.empty(_BATCH_STEP_ROWS)
+    for start in range(0, X.shape[0], _BATCH_STEP_ROWS):
+        rows = min(_BATCH_STEP_ROWS, X.shape[0] - start)
+        for r in range(rows):
+            i = start + r
+            labels[r] = targets[i, 0]
+            for m in range(width):
+                fold = folds[m]
+                if fold >= 0 and targets[i, 3 + fold] == 2.0:
+                    weights[m, r] = targets[i, 2]
+                    margins[m, r] = _dense_dot(X, i, WT[m], b[m])
+                else:  # a margin of 0 keeps the loss (times 0) finite
+                    weights[m, r] = 0.0
+                    margins[m, r] = 0.0
+        for m in range(width):
+            weight_sum = 0.0
+            right_sum = 0.0
+            loss_sum = 0.0
+            for r in range(rows):
+                z = margins[m, r]
+                positive = labels[r] == 1.0
+                signed = -z if positive else z
+                loss = max(signed, 0.0) + _log1p_unit_vectorisable(
+                    _exp_nonpositive(-abs(signed))
+                )
+                weight = weights[m, r]
+                weight_sum += weight
+                right_sum += weight if (z > 0.0) == positive else 0.0
+                loss_sum += weight * min(loss, ceiling)
+            sums[m, 0] += weight_sum
+            sums[m, 1] += right_sum
+            sums[m, 2] += loss_sum
+
+
 @njit(**_OPTIONS)
 def dense_batch_held_out(X, targets, folds, n_margins, W, b, sums, family, power):
     """Every model's sums on the rows its fold holds out, from one dense
@@ -612,7 +664,12 @@ def dense_batch_held_out(X, targets, folds, n_margins, W, b, sums, family, power
     It computes every model's margins on every row, which beats copying
     each fold's held-out rows out of the block for up to about 100 margin
     columns (see :data:`dmltk._loss._batch._ALL_ROWS_HELD_OUT_COLUMNS`).
+    Binomial models go by steps of rows instead
+    (:func:`_dense_batch_held_out_binomial`).
     """
+    if family < 0 and n_margins == 1:
+        _dense_batch_held_out_binomial(X, targets, folds, W, b, sums)
+        return
     buffer = np.empty((min(_BATCH_TILE, X.shape[0]), X.shape[1]))
     for start in range(0, X.shape[0], _BATCH_TILE):
         stop = min(start + _BATCH_TILE, X.shape[0])
