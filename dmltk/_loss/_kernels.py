@@ -10,7 +10,9 @@ for one processor's cache, which ran at two reads per evaluation on another.
 The dense kernels of many models at once (``dense_batch_*``) walk tiles of
 :data:`_BATCH_TILE` rows instead when the models have many weights (above
 :data:`_ROW_BY_ROW_WEIGHTS`): the two products of a tile are then wide
-enough for BLAS, and the tile is still read from memory once.
+enough for BLAS, and the tile is still read from memory once. Binomial
+models go by steps of :data:`_BATCH_STEP_ROWS` rows, whose losses
+vectorise (:func:`_dense_batch_binomial`).
 
 Why numba: it installs from wheels (no compiler on the user's machine, which a
 Cython or C extension would need for ``pip install .`` from source), compiles
@@ -464,6 +466,28 @@ _BATCH_STEP_ROWS = 8
 _BINOMIAL_STEP_WEIGHTS = 1200
 
 
+@_helper
+def _step_margins(X, targets, folds, WT, b, start, rows, held_out, margins, weights,
+                  labels):  # fmt: skip
+    """One step of the binomial batch kernels: the labels of rows ``start``
+    to ``start + rows``, each model's weight on them (its fold's training
+    weight; with ``held_out``, the scoring weight on the rows its fold holds
+    out), and its margins where that weight is not 0. Elsewhere no product:
+    a margin of 0 keeps the loss (times a weight of 0) finite."""
+    for r in range(rows):
+        i = start + r
+        labels[r] = targets[i, 0]
+        for m in range(WT.shape[0]):
+            fold = folds[m]
+            if held_out:
+                held = fold >= 0 and targets[i, 3 + fold] == 2.0
+                weight = targets[i, 2] if held else 0.0
+            else:
+                weight = _training_weight(targets, i, fold)
+            weights[m, r] = weight
+            margins[m, r] = _dense_dot(X, i, WT[m], b[m]) if weight != 0.0 else 0.0
+
+
 @njit(**_OPTIONS, error_model="numpy")
 def _dense_batch_binomial(X, targets, folds, WT, b, GT, sums, losses):
     """:func:`dense_batch_loss_gradient` for binomial models (one margin
@@ -488,15 +512,8 @@ def _dense_batch_binomial(X, targets, folds, WT, b, GT, sums, losses):
     labels = np.empty(_BATCH_STEP_ROWS)
     for start in range(0, X.shape[0], _BATCH_STEP_ROWS):
         rows = min(_BATCH_STEP_ROWS, X.shape[0] - start)
-        for r in range(rows):
-            i = start + r
-            labels[r] = targets[i, 0]
-            for m in range(width):
-                weight = _training_weight(targets, i, folds[m])
-                weights[m, r] = weight
-                # Outside the model's fold: no product, and a margin of 0
-                # keeps its loss (times a weight of 0) finite.
-                margins[m, r] = _dense_dot(X, i, WT[m], b[m]) if weight != 0.0 else 0.0
+        _step_margins(X, targets, folds, WT, b, start, rows, False,
+                      margins, weights, labels)  # fmt: skip
         for m in range(width):
             loss = 0.0
             total = 0.0
@@ -623,17 +640,8 @@ def _dense_batch_held_out_binomial(X, targets, folds, W, b, sums):
     labels = np.empty(_BATCH_STEP_ROWS)
     for start in range(0, X.shape[0], _BATCH_STEP_ROWS):
         rows = min(_BATCH_STEP_ROWS, X.shape[0] - start)
-        for r in range(rows):
-            i = start + r
-            labels[r] = targets[i, 0]
-            for m in range(width):
-                fold = folds[m]
-                if fold >= 0 and targets[i, 3 + fold] == 2.0:
-                    weights[m, r] = targets[i, 2]
-                    margins[m, r] = _dense_dot(X, i, WT[m], b[m])
-                else:  # a margin of 0 keeps the loss (times 0) finite
-                    weights[m, r] = 0.0
-                    margins[m, r] = 0.0
+        _step_margins(X, targets, folds, WT, b, start, rows, True,
+                      margins, weights, labels)  # fmt: skip
         for m in range(width):
             weight_sum = 0.0
             right_sum = 0.0
