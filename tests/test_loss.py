@@ -490,14 +490,16 @@ def _held_out_reference(X, targets, fold, coef, k, family) -> np.ndarray:
 @pytest.mark.parametrize("kind", ["binomial", "multinomial", "poisson"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_a_batch_is_each_model_on_its_own_rows(dtype, kind, n_repeats):
-    """A batch on one block of 700 rows (three tiles of the dense kernel;
-    dense and CSR): each model's loss and gradient are those of the model
-    alone on the rows its fold trains on (the single-model kernels), and
-    its held-out sums those of its held-out rows written the plain way
-    (dense blocks take every row's margins for up to 100 margin columns,
-    copy each fold's rows for more: 125 models take the second way)."""
+    """A batch on one block of 700 rows and 10 features (dense and CSR):
+    each model's loss and gradient are those of the model alone on the rows
+    its fold trains on (the single-model kernels), and its held-out sums
+    those of its held-out rows written the plain way. On a dense block, 5
+    models go by steps of rows (binomial) or row by row, 125 models by
+    tiles (three of them); held-out sums by steps (binomial) or from every
+    row's margins for up to 100 margin columns, from each fold's rows
+    copied out for more (125 models)."""
     rng = np.random.default_rng(5)
-    n, d, n_folds = 700, 6, 3
+    n, d, n_folds = 700, 10, 3
     X = (rng.standard_normal((n, d)) * (rng.random((n, d)) < 0.6)).astype(dtype)
     k = 3 if kind == "multinomial" else 1
     family = _loss.regression_family(1.0) if kind == "poisson" else None
