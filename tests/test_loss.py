@@ -495,7 +495,7 @@ def test_a_batch_is_each_model_on_its_own_rows(dtype, kind, n_repeats):
     its fold trains on (the single-model kernels), and its held-out sums
     those of its held-out rows written the plain way. On a dense block, 5
     models go by steps of rows (binomial) or row by row, 125 models by
-    tiles (three of them); held-out sums by steps (binomial) or from every
+    tiles of 64 rows (eleven); held-out sums by steps (binomial) or from every
     row's margins for up to 100 margin columns, from each fold's rows
     copied out for more (125 models)."""
     rng = np.random.default_rng(5)

@@ -328,20 +328,20 @@ def start_evaluation(
         raise ValueError("start_evaluation needs a start with zero weights")
     intercept = start[n_features * k :] if fit_intercept else np.zeros(k)
     # Every row of a class has the same loss and residual: those of its
-    # intercepts. In numpy, not the compiled kernels: this runs on the
+    # intercepts. With scipy, not the compiled kernels: this runs on the
     # client, where the kernels' first use loads numba (0.29 s of a search,
-    # measured), and a search has no other use for them there.
+    # measured), and a search has no other use for them there. Imported
+    # here: the workers, which import this module, never need it.
+    from scipy.special import expit, logsumexp, softmax
+
     if k == 1:
         b = float(intercept[0])
         # log(1 + exp(b)) - y b for y = 0 and 1; residuals p - y.
         losses = np.logaddexp(0.0, b) - np.array([0.0, b])
-        p = 0.5 * (1.0 + np.tanh(0.5 * b))  # expit, finite for any b
-        residuals = np.array([[p], [p - 1.0]])
+        residuals = expit(b) - np.array([[0.0], [1.0]])
     else:
-        top = intercept.max()
-        log_total = top + np.log(np.exp(intercept - top).sum())
-        losses = log_total - intercept
-        residuals = np.exp(intercept - log_total)[None, :] - np.eye(n_classes)
+        losses = logsumexp(intercept) - intercept
+        residuals = softmax(intercept)[None, :] - np.eye(n_classes)
     parts = [[weights @ losses], (column_sums.T @ residuals).ravel()]
     if fit_intercept:
         parts.append(weights @ residuals)

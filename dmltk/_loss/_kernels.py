@@ -152,6 +152,17 @@ def _log1p_unit_vectorisable(e):
     return f + y + ln2_share * _LN2_C1
 
 
+@_vector_helper
+def _binomial_vectorisable(z, label):
+    """:func:`_binomial` from :func:`_exp_nonpositive` and
+    :func:`_log1p_unit_vectorisable`: the same loss and probability (to an
+    ulp or two), in a loop that vectorises."""
+    e = _exp_nonpositive(-abs(z))
+    loss = max(z, 0.0) - label * z + _log1p_unit_vectorisable(e)
+    p = (1.0 if z >= 0.0 else e) / (1.0 + e)
+    return loss, p
+
+
 # ---------------------------------------------------------------- per row
 @_helper
 def _log1p_unit(e, one_plus_e):
@@ -352,6 +363,13 @@ def _training_weight(targets, i, fold):
 
 
 @_helper
+def _held_out(targets, i, fold):
+    """Whether ``fold`` holds row ``i`` out (its role 2.0 in a batch's
+    targets); fold -1 (every row trains) holds none out."""
+    return fold >= 0 and targets[i, 3 + fold] == 2.0
+
+
+@_helper
 def _loss_slope(z, label, family, power):
     """One margin's loss and its derivative in the margin: the binomial loss
     (``family`` -1) or a regression family's (K = 1)."""
@@ -478,12 +496,10 @@ def _step_margins(X, targets, folds, WT, b, start, rows, held_out, margins, weig
         i = start + r
         labels[r] = targets[i, 0]
         for m in range(WT.shape[0]):
-            fold = folds[m]
             if held_out:
-                held = fold >= 0 and targets[i, 3 + fold] == 2.0
-                weight = targets[i, 2] if held else 0.0
+                weight = targets[i, 2] if _held_out(targets, i, folds[m]) else 0.0
             else:
-                weight = _training_weight(targets, i, fold)
+                weight = _training_weight(targets, i, folds[m])
             weights[m, r] = weight
             margins[m, r] = _dense_dot(X, i, WT[m], b[m]) if weight != 0.0 else 0.0
 
@@ -494,7 +510,7 @@ def _dense_batch_binomial(X, targets, folds, WT, b, GT, sums, losses):
     column each) with few weights, by steps of :data:`_BATCH_STEP_ROWS`
     rows: every model's margins on the step's rows, then each model's
     losses and residuals along them in a loop LLVM vectorises
-    (:func:`_exp_nonpositive`, :func:`_log1p_unit_vectorisable`), then the
+    (:func:`_binomial_vectorisable`), then the
     updates of ``GT`` four rows at a time (one load and store of ``GT``
     for four rows).
 
@@ -518,13 +534,9 @@ def _dense_batch_binomial(X, targets, folds, WT, b, GT, sums, losses):
             loss = 0.0
             total = 0.0
             for r in range(rows):
-                z = margins[m, r]
-                label = labels[r]
-                e = _exp_nonpositive(-abs(z))
-                p = (1.0 if z >= 0.0 else e) / (1.0 + e)
-                row_loss = max(z, 0.0) - label * z + _log1p_unit_vectorisable(e)
+                row_loss, p = _binomial_vectorisable(margins[m, r], labels[r])
                 loss += weights[m, r] * row_loss
-                margins[m, r] = weights[m, r] * (p - label)
+                margins[m, r] = weights[m, r] * (p - labels[r])
                 total += margins[m, r]
             losses[m] += loss
             sums[m] += total
@@ -648,14 +660,10 @@ def _dense_batch_held_out_binomial(X, targets, folds, W, b, sums):
             loss_sum = 0.0
             for r in range(rows):
                 z = margins[m, r]
-                positive = labels[r] == 1.0
-                signed = -z if positive else z
-                loss = max(signed, 0.0) + _log1p_unit_vectorisable(
-                    _exp_nonpositive(-abs(signed))
-                )
+                loss, _ = _binomial_vectorisable(z, labels[r])
                 weight = weights[m, r]
                 weight_sum += weight
-                right_sum += weight if (z > 0.0) == positive else 0.0
+                right_sum += weight if (z > 0.0) == (labels[r] == 1.0) else 0.0
                 loss_sum += weight * min(loss, ceiling)
             sums[m, 0] += weight_sum
             sums[m, 1] += right_sum
@@ -803,8 +811,7 @@ def margins_batch_held_out(Z, targets, folds, n_margins, sums):
         label = targets[i, 0]
         weight = targets[i, 2]
         for m in range(folds.shape[0]):
-            fold = folds[m]
-            if fold < 0 or targets[i, 3 + fold] != 2.0:
+            if not _held_out(targets, i, folds[m]):
                 continue
             if n_margins == 1:
                 z = Z[i, m]
@@ -1161,8 +1168,7 @@ def margins_batch_held_out_regression(z, targets, folds, family, power, sums):
         y = targets[i, 0]
         s = targets[i, 2]
         for m in range(folds.shape[0]):
-            fold = folds[m]
-            if fold < 0 or targets[i, 3 + fold] != 2.0:
+            if not _held_out(targets, i, folds[m]):
                 continue
             mu = z[i, m] if family == SQUARED_ERROR else math.exp(z[i, m])
             sums[m, 0] += s
